@@ -1,0 +1,8 @@
+"""The zoo's shared DataModules: LJSpeech, CMU ARCTIC and MNIST, each with an embedded offline corpus."""
+
+from datamodules.batches import ImageBatch, ParallelBatch, SpeechBatch
+from datamodules.cmu_arctic import CMUArcticDataModule
+from datamodules.ljspeech import LJSpeechDataModule
+from datamodules.mnist import MNISTDataModule
+
+__all__ = ["CMUArcticDataModule", "ImageBatch", "LJSpeechDataModule", "MNISTDataModule", "ParallelBatch", "SpeechBatch"]

@@ -1,0 +1,141 @@
+"""What every zoo DataModule shares: the real/embedded switch, seeded splits, sharded loaders, media examples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.sampling import BucketBatchSampler
+
+Source = Literal["real", "embedded"]
+
+
+def split_indices(n: int, val_size: int, test_size: int, seed: int) -> dict[str, np.ndarray]:
+    """Deterministic train/val/test split of ``range(n)``: a seeded permutation, test first, then val, rest train.
+
+    The same ``(n, val_size, test_size, seed)`` gives the same split on every machine (NumPy's PCG64 stream);
+    the three parts never overlap. Each part is returned sorted so file order is kept inside it.
+    """
+    if val_size < 0 or test_size < 0:
+        raise ValueError(f"val_size and test_size must be >= 0, but got {val_size} and {test_size}")
+    if val_size + test_size >= n:
+        raise ValueError(f"val_size + test_size = {val_size + test_size} leaves no training data out of {n} items")
+    perm = np.random.default_rng(seed).permutation(n)
+    test = np.sort(perm[:test_size])
+    val = np.sort(perm[test_size : test_size + val_size])
+    train = np.sort(perm[test_size + val_size :])
+    return {"train": train, "val": val, "test": test}
+
+
+class ZooDataModule(L.LightningDataModule):
+    """Base of the zoo's DataModules: loaders that shard themselves across DDP ranks.
+
+    Subclasses set ``self.datasets[stage]`` in ``setup`` and implement ``collate``; they may give per-item
+    lengths (``lengths(stage)``) to get length-bucketed batches.
+    """
+
+    def __init__(self, *, source: Source, root: str, download: bool, batch_size: int, num_workers: int, seed: int):
+        super().__init__()
+        if source not in ("real", "embedded"):
+            raise ValueError(f"source must be 'real' or 'embedded', but got {source!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, but got {num_workers}")
+        self.source = source
+        self.root = root
+        self.download = download
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.datasets: dict[str, Dataset] = {}
+
+    # --- to implement -------------------------------------------------------------------------------------
+    def collate(self, items: Sequence[dict[str, Any]]) -> Any:
+        raise NotImplementedError
+
+    def lengths(self, stage: str) -> Sequence[int] | None:
+        """Per-item lengths used for bucketing, or None for fixed-size items."""
+        return None
+
+    # --- shared -------------------------------------------------------------------------------------------
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        world, rank = trainer.world_size, trainer.global_rank
+        if world > 1 and getattr(trainer._accelerator_connector, "use_distributed_sampler", False):
+            raise ValueError(
+                "the zoo's DataModules shard their batches across ranks themselves; run with "
+                "--trainer.use_distributed_sampler false (the zoo CLI's default) or Trainer(use_distributed_sampler=False)"
+            )
+        return world, rank
+
+    def _dataset(self, stage: str) -> Dataset:
+        if stage not in self.datasets:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not prepared the {stage!r} split")
+        return self.datasets[stage]
+
+    def _loader(self, stage: str, *, shuffle: bool, drop_last: bool) -> DataLoader:
+        dataset = self._dataset(stage)
+        world, rank = self._world()
+        lengths = self.lengths(stage)
+        sampler = BucketBatchSampler(
+            lengths,
+            self.batch_size,
+            num_items=len(dataset),  # type: ignore[arg-type]
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=self.seed,
+            num_replicas=world,
+            rank=rank,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, drop_last=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False, drop_last=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False, drop_last=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False, drop_last=False)
+
+    def media_batch(self, num_examples: int, stage: str = "val") -> Any:
+        """A fixed batch of the first ``num_examples`` items of a split, for the media-logging callbacks."""
+        dataset = self._dataset(stage)
+        n = min(num_examples, len(dataset))  # type: ignore[arg-type]
+        return self.collate([dataset[i] for i in range(n)])
+
+
+def missing_data_message(what: str, where: str, datamodule: str, url_hint: str) -> str:
+    """The one wording of the 'dataset is not there' error, naming both ways out."""
+    return (
+        f"{what} not found at {where}. Either download it (pass --data.download true, or fetch it from {url_hint} "
+        f"and put it there), or run on the embedded offline corpus with --data.source embedded "
+        f"({datamodule})."
+    )
+
+
+def progress_iter(iterable: Any, total: int | None, desc: str, enabled: bool = True) -> Any:
+    """tqdm progress bar for long data steps (feature caching, corpus generation), silent when disabled."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, leave=False)
+

@@ -1,0 +1,180 @@
+"""CMU ARCTIC (Kominek & Black 2003): parallel prompts read by several speakers, or its embedded eSpeak twin."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Literal
+
+from datamodules.base import Source, missing_data_message
+from datamodules.speech import FeatureStore, ParallelDataset, SpeechDataModule, Utterance, UtteranceDataset
+from zoo.audio import AudioConfig
+from zoo.download import CMU_ARCTIC_SPEAKERS, DATASETS, download_and_extract
+from zoo.errors import DatasetFormatError, DatasetNotFoundError
+from zoo.text import DEFAULT_CHARACTERS
+
+log = logging.getLogger(__name__)
+
+_PROMPT_LINE = re.compile(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$')
+_HINT = "http://festvox.org/cmu_arctic/packed/"
+
+
+def speaker_dir(root: Path, speaker: str) -> Path:
+    return root / f"cmu_us_{speaker}_arctic"
+
+
+def read_arctic_speaker(folder: Path, speaker: str) -> list[Utterance]:
+    """Parse ``etc/txt.done.data`` (lines ``( arctic_a0001 "text" )``) and pair each prompt with ``wav/<id>.wav``.
+
+    Prompts with an empty text are left out with a warning; prompts whose wav is missing are left out with a
+    warning too (the real corpus has a few such gaps for some speakers); a malformed line is a format error.
+    """
+    prompts = folder / "etc" / "txt.done.data"
+    if not prompts.is_file():
+        raise DatasetNotFoundError(f"{prompts} is missing: {folder} is not a CMU ARCTIC speaker folder")
+    utterances, empty, missing = [], [], []
+    for lineno, line in enumerate(prompts.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _PROMPT_LINE.match(line.strip())
+        if not m:
+            raise DatasetFormatError(f"{prompts}:{lineno}: expected '( arctic_a0001 \"text\" )', got {line[:80]!r}")
+        utt_id, text = m.group(1), m.group(2).strip()
+        if not text:
+            empty.append(utt_id)
+            continue
+        wav = folder / "wav" / f"{utt_id}.wav"
+        if not wav.is_file():
+            missing.append(utt_id)
+            continue
+        utterances.append(Utterance(utt_id, wav, text, speaker))
+    if empty:
+        log.warning("%s: %d prompts with an empty text are left out: %s", prompts, len(empty), ", ".join(empty[:5]))
+    if missing:
+        log.warning("%s: %d prompts have no wav file and are left out: %s", folder, len(missing), ", ".join(missing[:5]))
+    if not utterances:
+        raise DatasetFormatError(f"{folder} holds no usable utterance")
+    return utterances
+
+
+class CMUArcticDataModule(SpeechDataModule):
+    """CMU ARCTIC: parallel (source speaker, target speaker, same prompt) pairs, or one speaker's utterances.
+
+    ``mode: parallel`` yields ``ParallelBatch`` (source mel, target mel, prompt ids) for voice conversion;
+    ``mode: single`` yields ``SpeechBatch`` for ``target_speaker`` (TTS, vocoders). ``source: real`` reads
+    ``<root>/cmu_arctic/cmu_us_<spk>_arctic`` (16 kHz; resampled on load to ``audio.sample_rate``);
+    ``source: embedded`` generates two eSpeak voices reading the same prompts under
+    ``<root>/embedded/cmu_arctic``. Splits are by prompt (seeded), so a sentence never appears in two splits.
+    """
+
+    def __init__(
+        self,
+        root: str = "data",
+        source: Source = "real",
+        download: bool = False,
+        mode: Literal["parallel", "single"] = "parallel",
+        source_speaker: str = "bdl",
+        target_speaker: str = "slt",
+        audio: AudioConfig = AudioConfig(),
+        characters: str = DEFAULT_CHARACTERS,
+        load_linear: bool = False,
+        load_wav: bool = False,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        val_size: int = 50,
+        test_size: int = 50,
+        max_frames: int | None = None,
+        embedded_size: int = 100,
+        seed: int = 1234,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(source=source, root=root, download=download, audio=audio, characters=characters,
+                         load_linear=load_linear, load_wav=load_wav, batch_size=batch_size, num_workers=num_workers,
+                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress)
+        if mode not in ("parallel", "single"):
+            raise ValueError(f"mode must be 'parallel' or 'single', but got {mode!r}")
+        for name, spk in (("source_speaker", source_speaker), ("target_speaker", target_speaker)):
+            if spk not in CMU_ARCTIC_SPEAKERS:
+                raise ValueError(f"{name} must be one of {', '.join(CMU_ARCTIC_SPEAKERS)}, but got {spk!r}")
+        if mode == "parallel" and source_speaker == target_speaker:
+            raise ValueError(f"parallel mode needs two different speakers, but both are {source_speaker!r}")
+        if mode == "parallel" and (load_linear or load_wav):
+            raise ValueError("parallel mode yields mel spectrograms only; load_linear/load_wav need mode: single")
+        if embedded_size < 10:
+            raise ValueError(f"embedded_size must be >= 10, but got {embedded_size}")
+        self.mode = mode
+        self.source_speaker, self.target_speaker = source_speaker, target_speaker
+        self.embedded_size = embedded_size
+        self.save_hyperparameters()
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        return (self.source_speaker, self.target_speaker) if self.mode == "parallel" else (self.target_speaker,)
+
+    @property
+    def folder(self) -> Path:
+        base = Path(self.root) / "embedded" if self.source == "embedded" else Path(self.root)
+        return base / "cmu_arctic"
+
+    def _ensure_corpus(self) -> None:
+        if self.source == "embedded":
+            from zoo.corpora import write_cmu_arctic
+
+            unknown = [s for s in self.speakers if s not in ("bdl", "slt")]
+            if unknown:
+                raise ValueError(f"the embedded corpus has the speakers bdl and slt only, not {unknown}")
+            write_cmu_arctic(self.folder, speakers=("bdl", "slt"), n_prompts=self.embedded_size, seed=self.seed,
+                             progress=self.progress)
+            return
+        for spk in self.speakers:
+            folder = speaker_dir(self.folder, spk)
+            if (folder / "etc" / "txt.done.data").is_file():
+                continue
+            if not self.download:
+                raise DatasetNotFoundError(
+                    missing_data_message(f"CMU ARCTIC speaker {spk!r}", folder, "CMUArcticDataModule", _HINT)
+                )
+            res = next(r for r in DATASETS["CMU_ARCTIC"] if r.filename == f"cmu_us_{spk}_arctic.tar.bz2")
+            download_and_extract(res.url, self.folder, res.sha256, marker=f".cmu_us_{spk}_arctic.extracted",
+                                 progress=self.progress)
+
+    def _read(self) -> dict[str, list[Utterance]]:
+        return {spk: read_arctic_speaker(speaker_dir(self.folder, spk), spk) for spk in self.speakers}
+
+    def prepare_data(self) -> None:
+        self._ensure_corpus()
+        for spk, utterances in self._read().items():
+            FeatureStore(speaker_dir(self.folder, spk), self.audio).build(utterances, self.kinds, self.progress)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        by_speaker = self._read()
+        stores = {}
+        for spk in self.speakers:
+            stores[spk] = FeatureStore(speaker_dir(self.folder, spk), self.audio)
+            stores[spk].load(self.kinds)
+        if self.mode == "single":
+            utterances = by_speaker[self.target_speaker]
+            parts = self._split([u.id for u in utterances])
+            for split, ids in parts.items():
+                self.datasets[split] = UtteranceDataset(
+                    [u for u in utterances if u.id in ids], stores[self.target_speaker], self.symbols, self.kinds,
+                    max_frames=self.max_frames,
+                )
+            return
+        src = {u.id: u for u in by_speaker[self.source_speaker]}
+        tgt = {u.id: u for u in by_speaker[self.target_speaker]}
+        common = sorted(src.keys() & tgt.keys())
+        unpaired = len(src.keys() ^ tgt.keys())
+        if unpaired:
+            log.warning("%d prompts are recorded by only one of %s and %s and are left out", unpaired,
+                        self.source_speaker, self.target_speaker)
+        if not common:
+            raise DatasetFormatError(f"{self.source_speaker} and {self.target_speaker} share no prompt in {self.folder}")
+        parts = self._split(common)
+        for split, ids in parts.items():
+            pairs = [(src[i], tgt[i]) for i in common if i in ids]
+            self.datasets[split] = ParallelDataset(pairs, stores[self.source_speaker], stores[self.target_speaker],
+                                                   self.symbols, max_frames=self.max_frames)

@@ -1,0 +1,109 @@
+"""Batch samplers shared by every DataModule: length bucketing and DDP sharding in one place."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Length-bucketed batches, sharded across DDP ranks: each rank a distinct shard, every rank the same count.
+
+    Indices are shuffled (seed + epoch), cut into chunks of ``batch_size * bucket_batches`` items, each chunk is
+    sorted by length and cut into batches (so a batch holds similar lengths and little padding), and the batch
+    order is shuffled. All ranks build the same global list of batches from the same seed; rank ``r`` takes
+    batches ``r, r + R, r + 2R, ...``. With ``drop_last`` the batches that do not divide evenly among ranks (and a
+    last partial batch) are dropped; otherwise the list is padded by repeating its first batches, as
+    ``DistributedSampler`` pads indices. Without lengths (images) it is a plain shuffled, sharded batch sampler.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int] | None,
+        batch_size: int,
+        *,
+        num_items: int | None = None,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        bucket_batches: int = 32,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas), but got rank={rank}, num_replicas={num_replicas}")
+        if bucket_batches < 1:
+            raise ValueError(f"bucket_batches must be >= 1, but got {bucket_batches}")
+        if lengths is None:
+            if num_items is None:
+                raise ValueError("give either lengths or num_items")
+            self.lengths = None
+            self.num_items = num_items
+        else:
+            self.lengths = np.asarray(lengths, dtype=np.int64)
+            self.num_items = len(self.lengths)
+        if self.num_items < 1:
+            raise ValueError("cannot sample batches from an empty dataset")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.bucket_batches = bucket_batches
+        self.epoch = 0
+
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        # Lightning calls set_epoch on ``dataloader.batch_sampler.sampler`` at every epoch start.
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _global_batches(self) -> list[list[int]]:
+        n = self.num_items
+        if self.shuffle:
+            rng = np.random.default_rng((self.seed, self.epoch))
+            order = rng.permutation(n)
+        else:
+            order = np.arange(n)
+        if self.lengths is not None:
+            if self.shuffle:
+                chunk = self.batch_size * self.bucket_batches
+                pieces = [order[i : i + chunk] for i in range(0, n, chunk)]
+                # stable sort keeps the shuffled order among equal lengths
+                order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")] for p in pieces])
+            else:
+                order = np.argsort(self.lengths, kind="stable")
+        batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        if self.drop_last and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle:
+            perm = np.random.default_rng((self.seed, self.epoch, 1)).permutation(len(batches))
+            batches = [batches[i] for i in perm]
+        return batches
+
+    def _shard_count(self, n_batches: int) -> int:
+        if self.drop_last:
+            return n_batches // self.num_replicas
+        return math.ceil(n_batches / self.num_replicas)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._global_batches()
+        per_rank = self._shard_count(len(batches))
+        total = per_rank * self.num_replicas
+        if total > len(batches):
+            if not batches:
+                return iter(())
+            batches = (batches * math.ceil(total / len(batches)))[:total]
+        return iter(batches[self.rank : total : self.num_replicas])
+
+    def __len__(self) -> int:
+        n_batches = self.num_items // self.batch_size if self.drop_last else math.ceil(self.num_items / self.batch_size)
+        return self._shard_count(n_batches)

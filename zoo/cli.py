@@ -1,0 +1,61 @@
+"""The one command line of the zoo: Lightning's ``LightningCLI`` over every experiment and DataModule.
+
+``python -m zoo fit --config configs/<name>.yaml`` picks the model and the data by ``class_path`` in YAML;
+every constructor argument can be overridden from the command line (``--model.init_args.hidden 128`` or
+``--model.hidden 128``), several ``--config`` files compose left to right, and configs may interpolate
+with OmegaConf (``${data.init_args.batch_size}``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from zoo.errors import ZooError
+from zoo.logging import configure_wandb_mode
+from zoo.registry import import_experiments
+
+
+class ZooCLI(LightningCLI):
+    """LightningCLI with the zoo's links between data and model, and its defaults."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Values the data and the model must agree on are linked once here, never repeated in YAML.
+        # jsonargparse skips a link whose target the chosen model does not have (e.g. MNIST models).
+        parser.link_arguments("data.init_args.audio", "model.init_args.audio")
+        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+        parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        # The zoo's DataModules shard their own (length-bucketed) batches across DDP ranks, so Lightning must not
+        # wrap them in a DistributedSampler (it cannot inject one into a custom batch sampler).
+        parser.set_defaults({"trainer.use_distributed_sampler": False})
+
+    def before_instantiate_classes(self) -> None:
+        configure_wandb_mode()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``python -m zoo`` and the ``zoo`` console script."""
+    import_experiments()
+    argv = sys.argv[1:] if args is None else args
+    if not argv:
+        argv = ["--help"]
+    try:
+        ZooCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=argv,
+            parser_kwargs={"parser_mode": "omegaconf", "default_env": False},
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+        )
+    except ZooError as err:
+        # Errors the user can fix (missing data, bad checkpoint) are one clear line, not a deep traceback.
+        if os.environ.get("ZOO_TRACEBACK"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,404 @@
+"""Reusable Tacotron / Tacotron 2 building blocks as plain torch.nn modules and pure functions.
+
+Conventions: every tensor is batch-first and time-major, (B, T, C); ``lengths`` is a (B,) integer
+tensor of valid frames and ``mask`` a (B, T) bool tensor, True on valid frames. Blocks that take
+``lengths`` zero padded frames before every convolution and use batch statistics over valid frames
+only, so whatever is in the padding never reaches a valid output. Attention lives in
+``zoo.nn.attention``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, but got {value}")
+
+
+def _check_dropout(name: str, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), but got {value}")
+
+
+def _check_odd(name: str, value: int) -> None:
+    if value <= 0 or value % 2 == 0:
+        raise ValueError(f"{name} must be odd and positive, but got {value}")
+
+
+# --------------------------------------------------------------------------------------------------
+# masks
+
+
+def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
+    """(B,) lengths -> (B, max_len) bool mask, True on valid frames."""
+    if max_len is None:
+        max_len = int(lengths.max())
+    positions = torch.arange(max_len, device=lengths.device)  # (T,)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+
+
+def _mask_and_lengths(x: Tensor, lengths: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """Channel-first mask (B, 1, T) for x (B, T, C), and lengths on the CPU for packing."""
+    if lengths is None:
+        return None, None
+    if lengths.shape != (x.shape[0],):
+        raise ValueError(f"lengths must have shape ({x.shape[0]},), but got {tuple(lengths.shape)}")
+    lengths_cpu = lengths.detach().to("cpu", torch.int64)
+    if int(lengths_cpu.min()) < 1 or int(lengths_cpu.max()) > x.shape[1]:
+        raise ValueError(f"lengths must lie in [1, {x.shape[1]}], but got {lengths_cpu.tolist()}")
+    mask = lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(1)  # (B, 1, T)
+    return mask, lengths_cpu
+
+
+def _zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Zero the padded frames of a channel-first (B, C, T) tensor."""
+    return x if mask is None else x.masked_fill(~mask, 0.0)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch normalisation (Ioffe & Szegedy 2015) whose training statistics skip padded frames.
+
+    Same parameters and buffers as nn.BatchNorm1d (checkpoints interchange); with mask=None, or in
+    eval mode, it is exactly nn.BatchNorm1d.
+    """
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # x (B, C, T), mask (B, 1, T)
+        if True:
+            return super().forward(x)
+        valid = mask.to(torch.float32)  # (B, 1, T)
+        x32 = x.float()  # statistics in float32 even under autocast
+        count = valid.sum()
+        mean = (x32 * valid).sum(dim=(0, 2)) / count  # (C,)
+        centred = x32 - mean.view(1, -1, 1)  # (B, C, T)
+        var = ((centred * valid) ** 2).sum(dim=(0, 2)) / count  # (C,) biased, as BatchNorm normalises
+        if self.training and self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                if self.momentum is None:
+                    factor = 1.0 / float(self.num_batches_tracked)
+                else:
+                    factor = self.momentum
+                unbiased = var * count / (count - 1).clamp(min=1.0)  # running_var is unbiased, as in torch
+                self.running_mean.lerp_(mean.detach(), factor)
+                self.running_var.lerp_(unbiased.detach(), factor)
+        y = centred * torch.rsqrt(var + self.eps).view(1, -1, 1)  # (B, C, T)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1) + self.bias.view(1, -1, 1)
+        return y.to(x.dtype)
+
+
+class _ConvBN(nn.Module):
+    """Conv1d ("same" length) + masked batch norm on channel-first tensors; padding zeroed first."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = False) -> None:
+        super().__init__()
+        # "same" length; an even kernel (the CBHG bank) gets its extra frame on the right, as TF does
+        self.pad = ((kernel_size - 1) // 2, kernel_size // 2)
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, bias=bias)
+        self.bn = MaskedBatchNorm1d(out_channels)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:  # (B, C_in, T) -> (B, C_out, T)
+        y = F.pad(_zero_padding(x, mask), self.pad)  # (B, C_in, T + kernel_size - 1)
+        return self.bn(self.conv(y), mask)  # (B, C_out, T)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tacotron (Wang et al. 2017)
+
+
+class Prenet(nn.Module):
+    """Decoder pre-net of Tacotron (Wang et al. 2017) and Tacotron 2 (Shen et al. 2018): FC+ReLU+dropout."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        sizes: Sequence[int] = (256, 128),
+        dropout: float = 0.5,
+        always_dropout: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_positive("in_dim", in_dim)
+        if len(sizes) == 0:
+            raise ValueError(f"sizes must name at least one layer, but got {sizes}")
+        for size in sizes:
+            _check_positive("every prenet size", size)
+        _check_dropout("dropout", dropout)
+        self.dropout = dropout
+        self.always_dropout = always_dropout
+        self.out_dim = sizes[-1]
+        dims = [in_dim, *sizes]
+        self.layers = nn.ModuleList(nn.Linear(d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: Tensor) -> Tensor:  # (..., in_dim) -> (..., sizes[-1])
+        # Tacotron 2 keeps pre-net dropout on at inference: it is the only source of output variation
+        training = self.training or self.always_dropout
+        for layer in self.layers:
+            x = F.dropout(F.relu(layer(x)), p=self.dropout, training=training)
+        return x
+
+
+class Highway(nn.Module):
+    """Highway layer (Srivastava et al. 2015): y = T(x) * H(x) + (1 - T(x)) * x."""
+
+    def __init__(self, dim: int, gate_bias: float = -1.0) -> None:
+        super().__init__()
+        _check_positive("dim", dim)
+        self.transform = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, dim)
+        # a negative gate bias lets the carry path dominate at init, so deep stacks start near identity
+        nn.init.constant_(self.gate.bias, gate_bias)
+
+    def forward(self, x: Tensor) -> Tensor:  # (..., dim) -> (..., dim)
+        h = F.relu(self.transform(x))
+        t = torch.sigmoid(self.gate(x))
+        return t * h + (1.0 - t) * x
+
+
+class CBHG(nn.Module):
+    """CBHG module of Tacotron (Wang et al. 2017): conv bank, highway network, bidirectional GRU.
+
+    Used with in_dim=128, projections=(128, 128) as the encoder, and in_dim=n_mels,
+    projections=(256, n_mels) as the post-processing net. The residual connection adds the input to
+    the last projection (through a linear map when in_dim != projections[-1]); a linear layer maps the
+    result to highway_dim when they differ, as the 80 -> 128 post-net case needs.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        K: int = 16,
+        conv_channels: int = 128,
+        projections: Sequence[int] = (128, 128),
+        highway_layers: int = 4,
+        gru_hidden: int = 128,
+        highway_dim: int = 128,
+    ) -> None:
+        super().__init__()
+        _check_positive("in_dim", in_dim)
+        _check_positive("K", K)
+        _check_positive("conv_channels", conv_channels)
+        if len(projections) == 0:
+            raise ValueError(f"projections must name at least one layer, but got {projections}")
+        for size in projections:
+            _check_positive("every projection size", size)
+        if highway_layers < 0:
+            raise ValueError(f"highway_layers must be non-negative, but got {highway_layers}")
+        _check_positive("gru_hidden", gru_hidden)
+        _check_positive("highway_dim", highway_dim)
+        self.out_dim = 2 * gru_hidden
+        self.bank = nn.ModuleList(_ConvBN(in_dim, conv_channels, k) for k in range(1, K + 1))
+        dims = [K * conv_channels, *projections]
+        self.projections = nn.ModuleList(_ConvBN(d_in, d_out, 3) for d_in, d_out in zip(dims[:-1], dims[1:]))
+        self.residual = nn.Identity() if in_dim == projections[-1] else nn.Linear(in_dim, projections[-1])
+        self.pre_highway = (
+            nn.Identity() if projections[-1] == highway_dim else nn.Linear(projections[-1], highway_dim, bias=False)
+        )
+        self.highways = nn.Sequential(*(Highway(highway_dim) for _ in range(highway_layers)))
+        self.gru = nn.GRU(highway_dim, gru_hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:  # (B, T, in_dim) -> (B, T, 2*gru_hidden)
+        mask, lengths_cpu = _mask_and_lengths(x, lengths)
+        time = x.shape[1]
+        y = x.transpose(1, 2)  # (B, in_dim, T)
+        y = torch.cat([F.relu(conv(y, mask)) for conv in self.bank], dim=1)  # (B, K*C, T)
+        # max-pool width 2, stride 1 over frames (t-1, t): -inf on the left keeps T frames and never
+        # looks ahead into padding (TF's "same" would look at t+1 instead; both keep the length)
+        y = F.max_pool1d(F.pad(y, (1, 0), value=float("-inf")), kernel_size=2, stride=1)  # (B, K*C, T)
+        for i, conv in enumerate(self.projections):
+            y = conv(y, mask)  # (B, P_i, T)
+            if i < len(self.projections) - 1:
+                y = F.relu(y)
+        y = y.transpose(1, 2) + self.residual(x)  # (B, T, P_last)
+        y = self.highways(self.pre_highway(y))  # (B, T, highway_dim)
+        return _run_rnn(self.gru, y, lengths_cpu, time)  # (B, T, 2*gru_hidden)
+
+
+def _run_rnn(rnn: nn.RNNBase, x: Tensor, lengths_cpu: Tensor | None, time: int) -> Tensor:
+    """Bidirectional RNN over packed sequences, so the backward direction starts at each true end."""
+    if lengths_cpu is None:
+        return rnn(x)[0]
+    packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
+    out, _ = rnn(packed)
+    return pad_packed_sequence(out, batch_first=True, total_length=time)[0]  # (B, T, 2*H), zeros on padding
+
+
+# --------------------------------------------------------------------------------------------------
+# Tacotron 2 (Shen et al. 2018)
+
+
+class ConvBiLSTMEncoder(nn.Module):
+    """Tacotron 2 encoder (Shen et al. 2018): conv+BN+ReLU+dropout layers, then a BiLSTM."""
+
+    def __init__(
+        self,
+        in_dim: int = 512,
+        conv_channels: int = 512,
+        kernel_size: int = 5,
+        n_convs: int = 3,
+        dropout: float = 0.5,
+        lstm_hidden: int = 256,
+    ) -> None:
+        super().__init__()
+        _check_positive("in_dim", in_dim)
+        _check_positive("conv_channels", conv_channels)
+        _check_odd("kernel_size", kernel_size)
+        _check_positive("n_convs", n_convs)
+        _check_dropout("dropout", dropout)
+        _check_positive("lstm_hidden", lstm_hidden)
+        self.dropout = dropout
+        self.out_dim = 2 * lstm_hidden
+        dims = [in_dim] + [conv_channels] * n_convs
+        self.convs = nn.ModuleList(_ConvBN(d_in, d_out, kernel_size) for d_in, d_out in zip(dims[:-1], dims[1:]))
+        self.lstm = nn.LSTM(conv_channels, lstm_hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:  # (B, T, in_dim) -> (B, T, 2*lstm_hidden)
+        mask, lengths_cpu = _mask_and_lengths(x, lengths)
+        y = x.transpose(1, 2)  # (B, in_dim, T)
+        for conv in self.convs:
+            y = F.dropout(F.relu(conv(y, mask)), p=self.dropout, training=self.training)  # (B, C, T)
+        return _run_rnn(self.lstm, y.transpose(1, 2), lengths_cpu, x.shape[1])  # (B, T, 2*lstm_hidden)
+
+
+class Postnet(nn.Module):
+    """Tacotron 2 post-net (Shen et al. 2018): conv+BN layers, tanh on all but the last, dropout.
+
+    Returns the *residual*; the caller adds it to the decoder output (mel + postnet(mel)) so that
+    both the pre- and post-net spectrograms can enter the loss. Padded frames of the output are 0.
+    """
+
+    def __init__(
+        self,
+        n_mels: int = 80,
+        channels: int = 512,
+        kernel_size: int = 5,
+        n_convs: int = 5,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        _check_positive("n_mels", n_mels)
+        _check_positive("channels", channels)
+        _check_odd("kernel_size", kernel_size)
+        if n_convs < 2:
+            raise ValueError(f"n_convs must be at least 2, but got {n_convs}")
+        _check_dropout("dropout", dropout)
+        self.dropout = dropout
+        dims = [n_mels] + [channels] * (n_convs - 1) + [n_mels]
+        self.convs = nn.ModuleList(_ConvBN(d_in, d_out, kernel_size) for d_in, d_out in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:  # (B, T, n_mels) -> (B, T, n_mels)
+        mask, _ = _mask_and_lengths(x, lengths)
+        y = x.transpose(1, 2)  # (B, n_mels, T)
+        for i, conv in enumerate(self.convs):
+            y = conv(y, mask)  # (B, C_i, T)
+            if i < len(self.convs) - 1:
+                y = torch.tanh(y)
+            y = F.dropout(y, p=self.dropout, training=self.training)
+        return _zero_padding(y, mask).transpose(1, 2)  # (B, T, n_mels)
+
+
+# --------------------------------------------------------------------------------------------------
+# reduction factor: r frames per decoder step (Wang et al. 2017)
+#
+# A step holds r consecutive frames, concatenated channel-last: step n = [frame n*r, ..., frame n*r+r-1],
+# each C wide. These helpers are the one place that layout is encoded.
+
+
+def pad_to_multiple(x: Tensor, r: int, dim: int = 1, value: float = 0.0) -> Tensor:
+    """Pad `x` at the end of `dim` so its size there is a multiple of r."""
+    _check_positive("r", r)
+    size = x.shape[dim]
+    extra = (-size) % r
+    if extra == 0:
+        return x
+    pad_shape = list(x.shape)
+    pad_shape[dim] = extra
+    return torch.cat([x, x.new_full(pad_shape, value)], dim=dim)
+
+
+def frames_to_steps(frames: Tensor, r: int) -> Tensor:
+    """(B, T, C) frames -> (B, T // r, r * C) decoder steps; T must be a multiple of r (see pad_to_multiple)."""
+    _check_positive("r", r)
+    batch, time, channels = frames.shape
+    if time % r != 0:
+        raise ValueError(f"frame count must be a multiple of r={r}, but got {time}; use pad_to_multiple first")
+    return frames.reshape(batch, time // r, r * channels)  # (B, N, r*C)
+
+
+def steps_to_frames(steps: Tensor, r: int) -> Tensor:
+    """(B, N, r * C) decoder steps -> (B, N * r, C) frames, in time order."""
+    _check_positive("r", r)
+    batch, n_steps, width = steps.shape
+    if width % r != 0:
+        raise ValueError(f"step width must be a multiple of r={r}, but got {width}")
+    return steps.reshape(batch, n_steps * r, width // r)  # (B, N*r, C)
+
+
+def last_frame_of_steps(steps: Tensor, r: int, n_channels: int) -> Tensor:
+    """Last frame of each step, the one fed back to the decoder: (..., r * C) -> (..., C)."""
+    _check_positive("r", r)
+    _check_positive("n_channels", n_channels)
+    if steps.shape[-1] != r * n_channels:
+        raise ValueError(f"step width must be r * n_channels = {r * n_channels}, but got {steps.shape[-1]}")
+    return steps[..., (r - 1) * n_channels :]  # (..., C)
+
+
+def stack_decoder_outputs(step_outputs: Sequence[Tensor], r: int) -> Tensor:
+    """Per-step decoder outputs [(B, r * C)] * N -> (B, N * r, C) frames, in time order."""
+    if len(step_outputs) == 0:
+        raise ValueError("step_outputs must hold at least one step, but got an empty sequence")
+    # stack on dim 1: stacking step-first (N, B, r*C) and reshaping would interleave utterances
+    return steps_to_frames(torch.stack(list(step_outputs), dim=1), r)  # (B, N*r, C)
+
+
+# --------------------------------------------------------------------------------------------------
+# losses
+
+
+def guided_attention_loss(
+    alignments: Tensor,
+    dec_lengths: Tensor,
+    enc_lengths: Tensor,
+    g: float = 0.2,
+) -> Tensor:
+    """Guided attention loss (Tachibana et al. 2017): mean of A * W over valid (decoder, encoder) cells.
+
+    alignments (B, T_dec, T_enc); dec_lengths, enc_lengths (B,). For decoder step t of T and encoder
+    step n of N (this utterance's lengths), W = 1 - exp(-(n/N - t/T)^2 / (2 g^2)). Returns a float32
+    scalar: the sum over every valid cell of the batch divided by their count.
+    """
+    if not g > 0:
+        raise ValueError(f"g must be positive, but got {g}")
+    batch, t_dec, t_enc = alignments.shape
+    device = alignments.device
+    dec_lengths = dec_lengths.to(device)
+    enc_lengths = enc_lengths.to(device)
+    t = torch.arange(t_dec, device=device, dtype=torch.float32) / dec_lengths.unsqueeze(1).float()  # (B, T_dec)
+    n = torch.arange(t_enc, device=device, dtype=torch.float32) / enc_lengths.unsqueeze(1).float()  # (B, T_enc)
+    penalty = 1.0 - torch.exp(-((n.unsqueeze(1) - t.unsqueeze(2)) ** 2) / (2.0 * g * g))  # (B, T_dec, T_enc)
+    valid = lengths_to_mask(dec_lengths, t_dec).unsqueeze(2) & lengths_to_mask(enc_lengths, t_enc).unsqueeze(1)
+    weighted = (alignments.float() * penalty).masked_fill(~valid, 0.0)  # (B, T_dec, T_enc)
+    return weighted.sum() / valid.sum().clamp(min=1)
+
+
+__all__ = [
+    "CBHG",
+    "ConvBiLSTMEncoder",
+    "Highway",
+    "MaskedBatchNorm1d",
+    "Postnet",
+    "Prenet",
+    "frames_to_steps",
+    "guided_attention_loss",
+    "last_frame_of_steps",
+    "lengths_to_mask",
+    "pad_to_multiple",
+    "stack_decoder_outputs",
+    "steps_to_frames",
+]

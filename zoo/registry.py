@@ -1,0 +1,17 @@
+"""Imports every experiment and DataModule so the CLI can list them and resolve short class names."""
+
+from __future__ import annotations
+
+import importlib
+
+# One line per module that defines a LightningModule or LightningDataModule; an experiment adds itself here.
+EXPERIMENT_MODULES = (
+    "datamodules",
+    "zoo.models.vae",
+)
+
+
+def import_experiments() -> None:
+    """Import all registered modules (their classes then show up in ``python -m zoo fit --help``)."""
+    for name in EXPERIMENT_MODULES:
+        importlib.import_module(name)
