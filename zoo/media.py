@@ -1,0 +1,37 @@
+"""The contract between experiments and the media-logging callbacks.
+
+A LightningModule that wants media logged implements ``media_sample(batch) -> MediaSample``; the callbacks in
+``callbacks/`` call it on rank zero, on a fixed batch of validation examples (``datamodule.media_batch(n)``),
+once per logging epoch, and draw whatever fields are filled in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from zoo.audio import AudioConfig
+
+
+@dataclass
+class MediaSample:
+    """Model outputs for a fixed batch of examples; every field is optional. Tensors may be on any device."""
+
+    ids: list[str] | None = None
+    # attention: decoder step x encoder step, with the valid lengths of both axes
+    alignments: torch.Tensor | None = None  # (B, T_dec, T_enc)
+    decoder_lengths: torch.Tensor | None = None  # (B,)
+    encoder_lengths: torch.Tensor | None = None  # (B,)
+    # spectrograms, time-major and normalised as the DataModules give them
+    mel_input: torch.Tensor | None = None  # (B, T, n_mels) e.g. the blurry input of a post-net
+    mel_pred: torch.Tensor | None = None  # (B, T, n_mels)
+    mel_target: torch.Tensor | None = None  # (B, T, n_mels)
+    mel_lengths: torch.Tensor | None = None  # (B,) valid frames of mel_pred (and of the target when aligned)
+    target_lengths: torch.Tensor | None = None  # (B,) valid frames of mel_target when it differs from mel_pred
+    # audio: waveforms in [-1, 1]; when absent, the audio callback runs Griffin-Lim on mel_pred with audio_config
+    audio: torch.Tensor | None = None  # (B, S)
+    audio_lengths: torch.Tensor | None = None  # (B,)
+    audio_config: AudioConfig | None = None
+    # images in [0, 1], as named grids, e.g. {"samples": (B, 1, 28, 28), "reconstructions": ...}
+    images: dict[str, torch.Tensor] | None = None
