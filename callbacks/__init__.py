@@ -1,0 +1,5 @@
+"""Callbacks shared by every experiment: media logging on rank zero."""
+
+from callbacks.media import AttentionPlotCallback, AudioSampleCallback, ImageGridCallback, MediaCallback, SpectrogramPlotCallback
+
+__all__ = ["AttentionPlotCallback", "AudioSampleCallback", "ImageGridCallback", "MediaCallback", "SpectrogramPlotCallback"]
