@@ -149,8 +149,7 @@ def test_checksum_mismatch_deletes_everything(server, tmp_path):
     message = str(info.value)
     assert f"{base}/file.bin" in message
     assert wrong in message and PAYLOAD_SHA in message
-    assert not dest.exists()
-    assert not _part(dest).exists()
+    assert sorted(os.listdir(tmp_path)) == []  # neither dest, nor .part, nor its source record
 
 
 @pytest.mark.parametrize("mode", ["cut_once", "stall_once"])
@@ -206,6 +205,21 @@ def test_oversized_part_answered_416_restarts_from_zero(server, tmp_path):
     assert st.requests == [("/file.bin", f"bytes={len(PAYLOAD) + 10}-"), ("/file.bin", None)]
 
 
+def test_part_from_another_mirror_is_not_resumed(server, tmp_path):
+    base, st = server
+    st.files["/mirror.bin"] = PAYLOAD
+    st.mode = "cut_always"
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError):
+        download_file(f"{base}/file.bin", dest, PAYLOAD_SHA, progress=False, retries=0)
+    assert _part(dest).stat().st_size == CUT
+    st.mode = "normal"
+    download_file(f"{base}/mirror.bin", dest, PAYLOAD_SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert st.requests[-1] == ("/mirror.bin", None)
+    assert sorted(os.listdir(tmp_path)) == ["file.bin"]  # no .part nor its source record left behind
+
+
 def test_server_ignoring_range_still_gives_correct_file(server, tmp_path):
     base, st = server
     st.mode = "ignore_range"
@@ -246,7 +260,7 @@ def test_404_raises_naming_url_without_retrying(server, tmp_path):
     assert url in message and "404" in message
     assert "place it at" in message and str(dest) in message
     assert len(st.requests) == 1
-    assert not dest.exists() and not _part(dest).exists()
+    assert sorted(os.listdir(tmp_path)) == []
 
 
 def test_unreachable_host_raises_with_reason_and_hint(tmp_path):
@@ -259,6 +273,7 @@ def test_unreachable_host_raises_with_reason_and_hint(tmp_path):
         download_file(url, dest, None, progress=False, timeout=2.0)
     message = str(info.value)
     assert url in message and "ConnectionRefusedError" in message and str(dest) in message
+    assert sorted(os.listdir(tmp_path)) == []
 
 
 def test_existing_good_dest_makes_no_request(server, tmp_path):

@@ -39,16 +39,15 @@ class ZooCLI(LightningCLI):
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``python -m zoo`` and the ``zoo`` console script."""
     import_experiments()
-    argv = sys.argv[1:] if args is None else args
-    if not argv:
-        argv = ["--help"]
+    if args is None and len(sys.argv) <= 1:
+        args = ["--help"]
     try:
         ZooCLI(
             LightningModule,
             LightningDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
-            args=argv,
+            args=args,
             parser_kwargs={"parser_mode": "omegaconf", "default_env": False},
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,

@@ -206,10 +206,12 @@ def _fetch_once(url: str, part: Path, *, timeout: float, chunk_size: int, progre
                 raise _Transient(f"HTTP {err.code} {err.reason}") from err
             raise DownloadError(f"HTTP {err.code} {err.reason}") from err
     except urllib.error.URLError as err:
-        if isinstance(err.reason, _TRANSIENT_ERRORS):
-            raise _Transient(f"{type(err.reason).__name__}: {err.reason}") from err
+        reason = err.reason
+        text = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+        if isinstance(reason, _TRANSIENT_ERRORS):
+            raise _Transient(text) from err
         # DNS failure, connection refused, no route, TLS errors: retrying would only delay the same answer.
-        raise DownloadError(f"{type(err.reason).__name__}: {err.reason}") from err
+        raise DownloadError(text) from err
     except _TRANSIENT_ERRORS as err:
         raise _Transient(f"{type(err).__name__}: {err}") from err
     except http.client.HTTPException as err:
@@ -294,6 +296,13 @@ def download_file(
         )
 
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # Mirrors may serve different bytes for one file (MNIST's gzip headers differ), so bytes from one URL must
+    # never be completed by another: remember the .part's source and start over when it changes. A .part with
+    # no record (placed by hand) is trusted and resumed; the checksum has the last word either way.
+    source = part.with_name(part.name + ".url")
+    if part.exists() and source.exists() and source.read_text() != url:
+        part.unlink()
+    source.write_text(url)
     attempt = 0
     while True:
         try:
@@ -305,12 +314,16 @@ def download_file(
                 kept = ""
                 if part.exists():
                     kept = f" The {part.stat().st_size} bytes received are kept in {part}; rerun to resume."
+                else:
+                    source.unlink()
                 raise DownloadError(
                     f"Could not download {url}: {err} (gave up after {retries} retries).{kept} "
                     + _manual_hint(url, dest, sha256)
                 ) from err
             time.sleep(_RETRY_BACKOFF_S * 2 ** (attempt - 1))
         except DownloadError as err:
+            if not part.exists():
+                source.unlink()
             raise DownloadError(f"Could not download {url}: {err}. " + _manual_hint(url, dest, sha256)) from err
 
     if sha256 is not None:
@@ -318,12 +331,14 @@ def download_file(
         if actual != sha256:
             # A resumed file with a bad hash cannot be repaired by resuming again: throw all of it away.
             part.unlink()
+            source.unlink()
             raise DownloadError(
                 f"Checksum mismatch for {url}: expected SHA-256 {sha256}, got {actual}. "
                 "The corrupt download was deleted; retry later or use another mirror. "
                 + _manual_hint(url, dest, sha256)
             )
     os.replace(part, dest)
+    source.unlink()
     return dest
 
 

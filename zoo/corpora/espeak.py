@@ -26,7 +26,11 @@ _INITIALIZE_DONT_EXIT = 0x8000  # without it a missing data file calls exit() in
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _EE_OK, _EE_INTERNAL_ERROR, _EE_BUFFER_FULL, _EE_NOT_FOUND = 0, -1, 1, 2
-_ERROR_NAMES = {_EE_INTERNAL_ERROR: "EE_INTERNAL_ERROR", _EE_BUFFER_FULL: "EE_BUFFER_FULL", _EE_NOT_FOUND: "EE_NOT_FOUND"}
+_ERROR_NAMES = {
+    _EE_INTERNAL_ERROR: "EE_INTERNAL_ERROR",
+    _EE_BUFFER_FULL: "EE_BUFFER_FULL",
+    _EE_NOT_FOUND: "EE_NOT_FOUND",
+}
 _PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
 _RATE_MIN, _RATE_MAX = 80, 450  # espeakRATE_MINIMUM / espeakRATE_MAXIMUM
 
@@ -100,11 +104,10 @@ class _Engine:
         # wavegen also draws libc rand() for breath noise: seeding both makes a fresh process bit-exact.
         self._libc = ctypes.CDLL(None)
 
-        sample_rate = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), _INITIALIZE_DONT_EXIT
-        )
+        data_path = espeakng_loader.get_data_path()
+        sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
         if sample_rate < 0:
-            raise RuntimeError(f"espeak_Initialize failed ({sample_rate}) with data path {espeakng_loader.get_data_path()!r}")
+            raise RuntimeError(f"espeak_Initialize failed ({sample_rate}) with data path {data_path!r}")
         if sample_rate != SAMPLE_RATE:
             raise RuntimeError(f"libespeak-ng synthesises at {sample_rate} Hz, but the corpora assume {SAMPLE_RATE} Hz")
         self.version = lib.espeak_Info(None).decode()
@@ -113,7 +116,6 @@ class _Engine:
         # Kept on self: if the CFUNCTYPE object were collected, the library would call freed memory.
         self._callback = _SynthCallback(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
-        self._voice_name: str | None = None
 
     def _collect(self, wav, numsamples: int, events) -> int:
         if numsamples > 0:
@@ -126,13 +128,12 @@ class _Engine:
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         """Raw int16 samples for ``text`` spoken by ``voice``."""
-        if voice.name != self._voice_name:
-            status = self._lib.espeak_SetVoiceByName(voice.name.encode())
-            if status == _EE_NOT_FOUND:
-                raise ValueError(f"unknown eSpeak voice {voice.name!r}")
-            self._check(status, f"espeak_SetVoiceByName({voice.name!r})")
-            self._voice_name = voice.name
-        # Parameters are global, so they are set on every call rather than trusted from the last one.
+        # Voice and parameters are process-global (another wrapper loading the same .so shares them), so they
+        # are set on every call rather than trusted from the last one; a voice switch costs well under 1 ms.
+        status = self._lib.espeak_SetVoiceByName(voice.name.encode())
+        if status == _EE_NOT_FOUND:
+            raise ValueError(f"unknown eSpeak voice {voice.name!r}")
+        self._check(status, f"espeak_SetVoiceByName({voice.name!r})")
         for param, value, label in ((_PARAM_RATE, voice.rate, "rate"), (_PARAM_PITCH, voice.pitch, "pitch"),
                                     (_PARAM_RANGE, voice.pitch_range, "range")):  # fmt: skip
             self._check(self._lib.espeak_SetParameter(param, value, 0), f"espeak_SetParameter({label}={value})")

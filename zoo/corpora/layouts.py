@@ -21,7 +21,14 @@ import soundfile as sf
 from zoo.corpora.espeak import SAMPLE_RATE, Voice, espeak_version, synthesize
 from zoo.corpora.sentences import _generate
 
-__all__ = ["EMBEDDED_VOICES", "MARKER_NAME", "arctic_prompt_id", "lj_utterance_id", "write_cmu_arctic", "write_ljspeech"]
+__all__ = [
+    "EMBEDDED_VOICES",
+    "MARKER_NAME",
+    "arctic_prompt_id",
+    "lj_utterance_id",
+    "write_cmu_arctic",
+    "write_ljspeech",
+]
 
 # Variants and prosody chosen so speakers differ in timbre (formant scaling), F0 and timing.
 # Measured median F0 on a test sentence: lj ~180 Hz, bdl ~93 Hz, slt ~225 Hz, clb ~205 Hz, rms ~83 Hz.
@@ -44,6 +51,7 @@ _ARCTIC_MAX_PROMPTS = _ARCTIC_A_PROMPTS + 9999
 _ARCTIC_SEED_OFFSET = 1_000_003
 _ARCTIC_MIN_CHARS, _ARCTIC_MAX_CHARS = 20, 90  # ARCTIC prompts are short, single-clause sentences
 _PROGRESS_MIN = 8
+_NO_NAME = re.compile(r"(?!)")  # matches no file name: only an interrupted run's temporaries are removed
 
 
 _NORMALIZER = "zoo.text.normalize_text"
@@ -110,7 +118,7 @@ def _claim(folder: Path, params: dict, own_file: Path) -> None:
         )
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic_text(folder / MARKER_NAME, json.dumps({"complete": False, "params": params}, indent=2))
-    _remove_stale(folder, re.compile(r"(?!)"), set())
+    _remove_stale(folder, _NO_NAME, set())
 
 
 def _finish(folder: Path, params: dict) -> None:
@@ -194,7 +202,7 @@ def write_cmu_arctic(
 ) -> dict[str, Path]:
     """Write a parallel eSpeak CMU ARCTIC (``cmu_us_<spk>_arctic/{wav,etc}``) per speaker; return speaker -> folder."""
     if isinstance(speakers, str):
-        raise ValueError(f"speakers must be a sequence of names such as ('bdl', 'slt'), but got the string {speakers!r}")
+        raise ValueError(f"speakers must be a sequence of names such as ('bdl', 'slt'), but got {speakers!r}")
     speakers = tuple(speakers)
     if not speakers:
         raise ValueError("speakers must name at least one speaker")

@@ -362,7 +362,8 @@ class _Grammar:
     def exclamation(self) -> str:
         r = self.rng.random()
         if r < 0.35:
-            return f"how {self.pick(ADJECTIVES)} the {self.pick(THINGS + PLACE_NOUNS)} {self.pick(('was', 'looked', 'seemed'))}!"
+            adjective, noun = self.pick(ADJECTIVES), self.pick(THINGS + PLACE_NOUNS)
+            return f"how {adjective} the {noun} {self.pick(('was', 'looked', 'seemed'))}!"
         if r < 0.6:
             noun = self.modified(self.pick(THINGS + PERSONS + PLACE_NOUNS), 1.0)
             return f"what {_article(noun)} {noun} it was!"

@@ -90,7 +90,11 @@ def _check_positive(name: str, value: int) -> None:
 
 class BahdanauAttention(Attention):
     """Content-based additive attention (Bahdanau et al. 2015), with Chorowski et al. 2015 sharpening
-    (inverse temperature) and smoothing (sigmoid normalisation)."""
+    (inverse temperature) and smoothing (sigmoid normalisation).
+
+    e = v^T tanh(W query + V memory + b); weights = softmax(beta * e), or with
+    normalization="sigmoid", sigmoid(beta * e) / sum of sigmoid(beta * e) over valid steps.
+    """
 
     def __init__(
         self,

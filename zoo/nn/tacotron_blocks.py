@@ -70,7 +70,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # x (B, C, T), mask (B, 1, T)
-        if True:
+        if mask is None or not (self.training or not self.track_running_stats):
             return super().forward(x)
         valid = mask.to(torch.float32)  # (B, 1, T)
         x32 = x.float()  # statistics in float32 even under autocast
