@@ -56,14 +56,16 @@ class MediaCallback(Callback):
     def _sample(self, trainer: L.Trainer, pl_module: L.LightningModule) -> MediaSample | None:
         if not hasattr(pl_module, "media_sample"):
             return None
-        key = (trainer.current_epoch, trainer.global_step, self.num_examples)
+        key = (trainer.current_epoch, trainer.global_step)
         cache = getattr(pl_module, "_zoo_media_cache", None)
         if cache is not None and cache[0] == key:
             return cache[1]
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "media_batch"):
             return None
-        batch = datamodule.media_batch(self.num_examples)
+        # one batch big enough for every media callback, so the model runs once per epoch
+        n = max(cb.num_examples for cb in trainer.callbacks if isinstance(cb, MediaCallback))
+        batch = datamodule.media_batch(n)
         batch = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
         was_training = pl_module.training
         pl_module.eval()

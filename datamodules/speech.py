@@ -92,13 +92,14 @@ class FeatureStore:
             for u in progress_iter(utterances, len(utterances), desc, progress):
                 try:
                     wav = load_wav(u.wav_path, self.audio.sample_rate)  # (S,)
-                except AudioError as err:
+                    with torch.no_grad():
+                        feats = front.features(wav)
+                except (AudioError, FileNotFoundError, ValueError) as err:
+                    # unreadable, truncated, vanished or too short for one STFT frame: left out and listed
                     skipped[u.id] = str(err)
                     continue
                 arrays: dict[str, np.ndarray] = {}
                 if "mel" in todo or "linear" in todo:
-                    with torch.no_grad():
-                        feats = front.features(wav)
                     arrays["mel"] = feats.mel.T.numpy()  # (frames, n_mels)
                     arrays["linear"] = feats.linear.T.numpy()  # (frames, n_freq)
                 arrays["wav"] = np.round(wav.numpy() * 32767.0)[:, None]  # (S, 1)

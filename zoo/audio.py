@@ -18,12 +18,14 @@ batched on the GPU and are differentiable.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import math
 import os
 import struct
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -40,12 +42,12 @@ __all__ = [
     "AudioError",
     "AudioFrontEnd",
     "Features",
-    "load_wav",
-    "save_wav",
-    "mu_law_encode",
-    "mu_law_decode",
-    "preemphasis",
     "deemphasis",
+    "load_wav",
+    "mu_law_decode",
+    "mu_law_encode",
+    "preemphasis",
+    "save_wav",
 ]
 
 # Magnitude floor before the log: 10 ** (-100 / 20), keithito's `min_level` for min_level_db = -100. It is a
@@ -78,7 +80,8 @@ class AudioConfig:
             value = getattr(self, name)
             # bool is an int subclass; True as an FFT size is always a typo
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an int, but got {value!r}")
+                # ValueError rather than TypeError: every bad config field is a ValueError naming the field
+                raise ValueError(f"{name} must be an int, but got {value!r}")  # noqa: TRY004
         for name in ("fmin", "fmax", "ref_db", "min_db", "preemphasis", "griffin_lim_power"):
             value = getattr(self, name)
             if value is None and name == "fmax":
@@ -178,7 +181,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
         raise ValueError(f"sample_rate must be a positive int, but got {sample_rate!r}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(2, "No such audio file", str(path))
+        raise FileNotFoundError(errno.ENOENT, "No such audio file", str(path))
     if not path.is_file():
         raise AudioError(f"{path}: not a regular file")
 
@@ -192,9 +195,13 @@ def load_wav(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
 
     shortfall = _riff_data_shortfall(path)
     if shortfall is not None:
-        raise AudioError(f"{path}: truncated WAV, header declares {shortfall[0]} data bytes but only {shortfall[1]} present")
+        raise AudioError(
+            f"{path}: truncated WAV, header declares {shortfall[0]} data bytes but only {shortfall[1]} present"
+        )
     if data.shape[0] != expected_frames:
-        raise AudioError(f"{path}: truncated audio, header declares {expected_frames} frames but {data.shape[0]} were read")
+        raise AudioError(
+            f"{path}: truncated audio, header declares {expected_frames} frames but {data.shape[0]} were read"
+        )
     if data.shape[0] == 0:
         raise AudioError(f"{path}: empty audio (0 frames)")
     if not np.isfinite(data).all():
@@ -243,7 +250,11 @@ def save_wav(path: str | os.PathLike, wav: torch.Tensor | np.ndarray, sample_rat
 
 
 def _check_channels(quantization_channels: int) -> int:
-    if isinstance(quantization_channels, bool) or not isinstance(quantization_channels, int) or quantization_channels < 2:
+    if (
+        isinstance(quantization_channels, bool)
+        or not isinstance(quantization_channels, int)
+        or quantization_channels < 2
+    ):
         raise ValueError(f"quantization_channels must be an int >= 2, but got {quantization_channels!r}")
     return quantization_channels - 1
 
@@ -334,12 +345,15 @@ class AudioFrontEnd(torch.nn.Module):
     def __init__(self, config: AudioConfig) -> None:
         super().__init__()
         if not isinstance(config, AudioConfig):
-            raise ValueError(f"config must be an AudioConfig, but got {type(config).__name__}")
+            raise TypeError(f"config must be an AudioConfig, but got {type(config).__name__}")
         self.config = config
         c = config
-        mel_basis = librosa.filters.mel(
-            sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax, htk=False, norm="slaney"
-        )  # (n_mels, n_freq) float32
+        with warnings.catch_warnings():
+            # librosa only warns about empty filters; they are turned into an error below
+            warnings.filterwarnings("ignore", message="Empty filters detected", category=UserWarning)
+            mel_basis = librosa.filters.mel(
+                sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax, htk=False, norm="slaney"
+            )  # (n_mels, n_freq) float32
         empty = np.flatnonzero(mel_basis.max(axis=1) == 0)
         if empty.size:
             # a filter narrower than one FFT bin is all zeros: that mel channel is constant and the inverse degenerate
@@ -459,8 +473,12 @@ class AudioFrontEnd(torch.nn.Module):
             linear = linear * numerator / (basis.T @ (basis @ linear) + 1e-12)  # (..., n_freq, frames)
         return linear.clamp(min=AMIN)
 
-    def griffin_lim(self, magnitude: torch.Tensor, n_iter: int | None = None, *, momentum: float = 0.99) -> torch.Tensor:
-        """Fast Griffin-Lim (Perraudin, Balazs & Søndergaard 2013; Griffin & Lim 1984): (..., n_freq, frames) -> (..., T).
+    def griffin_lim(
+        self, magnitude: torch.Tensor, n_iter: int | None = None, *, momentum: float = 0.99
+    ) -> torch.Tensor:
+        """Fast Griffin-Lim (Perraudin, Balazs & Søndergaard 2013) on top of Griffin & Lim (1984).
+
+        Linear magnitude ``(..., n_freq, frames)`` -> waveform ``(..., T)``, momentum 0.99 as in the paper.
 
         ``T = (frames - 1) * hop_length`` so that re-analysis gives exactly ``frames`` frames. Phases start from
         a fixed-seed uniform draw of shape (n_freq, frames) shared by every batch item, so the result is
@@ -476,13 +494,15 @@ class AudioFrontEnd(torch.nn.Module):
             raise ValueError(f"magnitude must be a real floating-point tensor, but got {magnitude.dtype}")
         *lead, n_freq, frames = magnitude.shape
         if n_freq != c.n_freq:
-            raise ValueError(f"magnitude must have n_freq = {c.n_freq} channels, but got shape {tuple(magnitude.shape)}")
+            raise ValueError(
+                f"magnitude must have n_freq = {c.n_freq} channels, but got shape {tuple(magnitude.shape)}"
+            )
         if frames < 2:
             raise ValueError(f"magnitude needs at least 2 frames, but got {frames}")
         length = (frames - 1) * c.hop_length
         target = magnitude.reshape(-1, n_freq, frames)  # (B, n_freq, frames)
 
-        # Random phases converge to better optima than zero phase; a CPU generator keeps them device-independent.
+        # Random initial phases (librosa's default init), drawn on a CPU generator so every device starts alike.
         generator = torch.Generator().manual_seed(0)
         phase = 2 * math.pi * torch.rand(n_freq, frames, generator=generator, dtype=torch.float64)
         angles = torch.polar(torch.ones_like(phase), phase).to(device=target.device, dtype=_complex_of(target.dtype))
@@ -499,7 +519,7 @@ class AudioFrontEnd(torch.nn.Module):
         return wav.reshape(*lead, length)
 
     def _sharpen(self, magnitude: torch.Tensor) -> torch.Tensor:
-        """Raise magnitudes to ``griffin_lim_power`` (Tacotron, Wang et al. 2017, section 3.3) about the 0 dB ceiling.
+        """Raise magnitudes to ``griffin_lim_power`` (Tacotron, Wang et al. 2017, section 3.4) about the 0 dB ceiling.
 
         ``ceiling * (m / ceiling) ** p`` is keithito's ``m ** p`` times the constant ``ceiling ** (1 - p)``: the same
         sound, but the ceiling (normalised 1.0) maps to itself so the waveform stays in range instead of clipping.

@@ -12,21 +12,31 @@ digits one by one ("3.14" -> "three point one four"); "£1" is "one pound" and "
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import inflect
 import torch
 
-__all__ = ["PAD", "EOS", "DEFAULT_CHARACTERS", "EncodedText", "SymbolTable", "normalize_text"]
+if TYPE_CHECKING:
+    import inflect
+
+__all__ = ["DEFAULT_CHARACTERS", "EOS", "PAD", "EncodedText", "SymbolTable", "normalize_text"]
 
 PAD = "_"
 EOS = "~"
 DEFAULT_CHARACTERS = "abcdefghijklmnopqrstuvwxyz!'(),-.:;? \""
 
-_inflect = inflect.engine()
+
+@functools.cache
+def _inflect() -> inflect.engine:
+    """The inflect engine, imported on first use: it costs seconds and only number expansion needs it."""
+    import inflect
+
+    return inflect.engine()
+
 
 # Characters NFKD cannot decompose into ASCII + combining marks, and typographic punctuation that has an ASCII
 # equivalent in the symbol table (LJSpeech and book text are full of curly quotes and dashes).
@@ -76,7 +86,7 @@ _WHITESPACE_RE = re.compile(r"\s+")
 _CURRENCY_UNITS = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
                    "€": ("euro", "euros", "cent", "cents")}  # fmt: skip
 
-_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+_DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def _to_ascii(text: str) -> str:
@@ -105,7 +115,7 @@ def _expand_decimal(match: re.Match[str]) -> str:
 
 
 def _expand_ordinal(match: re.Match[str]) -> str:
-    return _inflect.number_to_words(match.group(0))
+    return _inflect().number_to_words(match.group(0))
 
 
 def _expand_number(match: re.Match[str]) -> str:
@@ -115,12 +125,12 @@ def _expand_number(match: re.Match[str]) -> str:
         if number == 2000:
             return "two thousand"
         if 2000 < number < 2010:
-            return "two thousand " + _inflect.number_to_words(number % 100)
+            return "two thousand " + _inflect().number_to_words(number % 100)
         if number % 100 == 0:
-            return _inflect.number_to_words(number // 100) + " hundred"
+            return _inflect().number_to_words(number // 100) + " hundred"
         # group=2 reads digit pairs: "eighteen, sixty-five", "nineteen, oh five"
-        return _inflect.number_to_words(number, andword="", zero="oh", group=2).replace(", ", " ")
-    return _inflect.number_to_words(number, andword="")
+        return _inflect().number_to_words(number, andword="", zero="oh", group=2).replace(", ", " ")
+    return _inflect().number_to_words(number, andword="")
 
 
 def _expand_numbers(text: str) -> str:
@@ -153,7 +163,7 @@ class EncodedText(NamedTuple):
 
 
 class SymbolTable:
-    """Character vocabulary: pad id 0, end-of-sequence id 1, then ``characters`` in order (keithito/tacotron symbols)."""
+    """Character vocabulary (keithito/tacotron ``symbols``): pad id 0, end-of-sequence id 1, then ``characters``."""
 
     def __init__(self, characters: str = DEFAULT_CHARACTERS) -> None:
         if not characters:
