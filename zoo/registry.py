@@ -8,6 +8,9 @@ import importlib
 EXPERIMENT_MODULES = (
     "datamodules",
     "zoo.models.vae",
+    "zoo.models.vaegan",
+    "zoo.models.wae",
+    "zoo.models.wgan",
 )
 
 

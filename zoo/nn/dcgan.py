@@ -136,7 +136,8 @@ class ConvDiscriminator(nn.Module):
 
 
 class AutoencoderDiscriminator(nn.Module):
-    """EBGAN's discriminator (Zhao et al. 2017): an autoencoder; its per-sample reconstruction MSE is the energy."""
+    """EBGAN's discriminator (Zhao et al. 2017): an autoencoder; its reconstruction error ||AE(x) - x||², summed
+    over pixels, is the energy of each sample."""
 
     def __init__(self, image_shape: tuple[int, int, int], code_dim: int = 32, channels: int = 64,
                  hidden: int = 1024) -> None:
@@ -146,7 +147,7 @@ class AutoencoderDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         recon = torch.sigmoid(self.decoder(self.encoder(x)))  # (B, C, H, W)
-        return (recon - x).pow(2).flatten(1).mean(dim=1)  # (B,) energy
+        return (recon - x).pow(2).flatten(1).sum(dim=1)  # (B,) energy
 
 
 class LatentDiscriminator(nn.Module):

@@ -1,0 +1,303 @@
+"""MNIST generative models: tiny networks, shapes, backward, optimiser ownership, and a CLI fit of every config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from datamodules.batches import ImageBatch
+from zoo.media import MediaSample
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*_mnist.yaml"))
+TINY = {"channels": 4, "hidden": 16}
+
+
+def _batch(n: int = 6) -> ImageBatch:
+    g = torch.Generator().manual_seed(0)
+    return ImageBatch(images=torch.rand(n, 1, 28, 28, generator=g), labels=torch.arange(n) % 10)
+
+
+def _check_media(sample: MediaSample, n: int) -> None:
+    assert sample.images is not None
+    assert set(sample.images) >= {"inputs", "samples", "interpolations"}
+    for name, images in sample.images.items():
+        assert images.dim() == 4 and images.shape[1:] == (1, 28, 28), name
+        assert images.min() >= 0 and images.max() <= 1, name
+    assert sample.images["inputs"].shape[0] == n
+
+
+# --- VAE ---------------------------------------------------------------------------------------------------
+def test_vae_shapes_backward_and_loss_terms():
+    from zoo.losses.image_generative import gaussian_kl
+    from zoo.models.vae import VAE
+
+    model = VAE(latent_dim=3, **TINY)
+    batch = _batch()
+    loss = model._common_step(batch, "train")
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    mu, logvar = model.encoder(batch.images)
+    assert mu.shape == logvar.shape == (6, 3)
+    assert model.sample(5).shape == (5, 1, 28, 28)
+    assert model.reconstruct(batch.images).shape == (6, 1, 28, 28)
+    # The loss is the per-image negative ELBO: the KL enters at its full per-image size, not divided by 784.
+    model.eval().double()  # float64: the difference of two ~500-nat losses must resolve a small KL
+    batch = ImageBatch(images=batch.images.double(), labels=batch.labels)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        full = model._common_step(batch, "val")
+        model.hparams.beta = 0.0
+        torch.manual_seed(0)
+        recon_only = model._common_step(batch, "val")
+        mu, logvar = model.encoder(batch.images)
+    torch.testing.assert_close(full - recon_only, gaussian_kl(mu, logvar))
+
+
+def test_vae_media_sample():
+    from zoo.models.vae import VAE
+
+    model = VAE(latent_dim=3, interpolation_steps=5, **TINY).eval()
+    sample = model.media_sample(_batch(4))
+    _check_media(sample, 4)
+    assert sample.images["reconstructions"].shape == (4, 1, 28, 28)
+    assert sample.images["interpolations"].shape == (5, 1, 28, 28)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"likelihood": "laplace"}, "laplace"),
+    ({"beta": -1.0}, "-1.0"),
+    ({"image_shape": (1, 30, 30)}, "30"),
+    ({"latent_dim": 0}, "0"),
+])
+def test_vae_rejects_bad_values(kwargs, match):
+    from zoo.models.vae import VAE
+
+    with pytest.raises(ValueError, match=match):
+        VAE(**{**TINY, **kwargs})
+
+
+# --- adversarial models -------------------------------------------------------------------------------------
+def _vaegan(**kw):
+    from zoo.models.vaegan import VAEGAN
+
+    return VAEGAN(latent_dim=3, **TINY, **kw)
+
+
+def _ebgan_vae(**kw):
+    from zoo.models.vaegan import EBGANVAE
+
+    return EBGANVAE(latent_dim=3, code_dim=4, **TINY, **kw)
+
+
+def _wae_mmd(**kw):
+    from zoo.models.wae import WAEMMD
+
+    return WAEMMD(latent_dim=3, **TINY, **kw)
+
+
+def _wae_gan(**kw):
+    from zoo.models.wae import WAEGAN
+
+    return WAEGAN(latent_dim=3, adversary_hidden=8, adversary_layers=2, **TINY, **kw)
+
+
+def _wgan(**kw):
+    from zoo.models.wgan import WGAN
+
+    return WGAN(latent_dim=3, **TINY, **{"n_critic": 1, "warmup_n_critic": 2, "warmup_generator_steps": 1, **kw})
+
+
+def _wgan_gp(**kw):
+    from zoo.models.wgan import WGANGP
+
+    return WGANGP(latent_dim=3, **TINY, **{"n_critic": 1, **kw})
+
+
+# Which sub-networks each optimiser (in configure_optimizers order) may change.
+OWNERS = {
+    "vaegan": (_vaegan, (("encoder",), ("decoder",), ("discriminator",))),
+    "ebgan_vae": (_ebgan_vae, (("encoder",), ("decoder",), ("discriminator",))),
+    "wae_gan": (_wae_gan, (("encoder", "decoder"), ("adversary",))),
+    "wgan": (_wgan, (("generator",), ("critic",))),
+    "wgan_gp": (_wgan_gp, (("generator",), ("critic",))),
+}
+
+
+def _tiny_trainer(tmp_path: Path, steps: int):
+    import lightning as L
+
+    # Batches, not max_steps: under manual optimisation Lightning counts every optimiser's step as a global step.
+    return L.Trainer(max_epochs=1, limit_train_batches=steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+                     default_root_dir=str(tmp_path))
+
+
+def _embedded(tmp_path: Path, batch_size: int = 8):
+    from datamodules import MNISTDataModule
+
+    return MNISTDataModule(root=str(tmp_path), source="embedded", batch_size=batch_size)
+
+
+@pytest.mark.parametrize("name", sorted(OWNERS))
+def test_each_optimiser_only_changes_its_own_network(name: str, tmp_path: Path):
+    factory, owners = OWNERS[name]
+    model = factory()
+    configure = model.configure_optimizers
+    calls = [0] * len(owners)
+
+    def wrapped_configure():
+        optimizers = configure()
+        for i, opt in enumerate(optimizers):
+            own = {id(p) for sub in owners[i] for p in getattr(model, sub).parameters()}
+            original = opt.step
+
+            def step(*args, _i=i, _own=own, _original=original, **kwargs):
+                before = {n: p.detach().clone() for n, p in model.named_parameters()}
+                out = _original(*args, **kwargs)
+                changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
+                foreign = {n for n, p in model.named_parameters() if n in changed and id(p) not in _own}
+                assert not foreign, f"optimiser {_i} changed {sorted(foreign)[:3]}"
+                assert changed, f"optimiser {_i} changed nothing"
+                calls[_i] += 1
+                return out
+
+            opt.step = step
+        return optimizers
+
+    model.configure_optimizers = wrapped_configure
+    _tiny_trainer(tmp_path, 6).fit(model, datamodule=_embedded(tmp_path))
+    assert all(c > 0 for c in calls), calls
+
+
+@pytest.mark.parametrize("name", ["vaegan", "ebgan_vae", "wae_mmd", "wae_gan", "wgan", "wgan_gp"])
+def test_media_sample_of_every_model(name: str):
+    factory = {**{k: v[0] for k, v in OWNERS.items()}, "wae_mmd": _wae_mmd}[name]
+    model = factory().eval()
+    sample = model.media_sample(_batch(4))
+    _check_media(sample, 4)
+    if hasattr(model, "reconstruct"):
+        assert sample.images["reconstructions"].shape == (4, 1, 28, 28)
+
+
+def test_vaegan_feature_loss_uses_the_configured_discriminator_layer():
+    from zoo.losses.image_generative import feature_gaussian_nll
+
+    model = _vaegan(feature_layer=1).eval()
+    x = _batch(4).images
+    logits = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        feats = model.discriminator(torch.cat([x, torch.sigmoid(logits)])).features[1]
+        expected = feature_gaussian_nll(feats[4:], feats[:4])
+        torch.testing.assert_close(model.similarity_loss(x, logits), expected)
+    assert feats.shape == (8, 8, 7, 7)  # second conv layer: (2 * channels, H/4, W/4)
+    with pytest.raises(ValueError, match="5"):
+        _vaegan(feature_layer=5)
+
+
+def test_ebgan_discriminator_hinges_fakes_at_the_margin():
+    model = _ebgan_vae(margin=1e6).eval()
+    x = _batch(4).images
+    with torch.no_grad():
+        terms = model.discriminator_loss(x, x.flip(0), torch.rand_like(x))
+        e_real = model.energy(x).mean()
+    # With a huge margin every fake is inside the hinge: loss = E(real) + m - E(fake).
+    torch.testing.assert_close(terms["loss"], e_real + 1e6 - terms["energy_fake"])
+
+
+def test_wgan_clips_the_critic_after_every_step_and_keeps_the_schedule_in_its_state(tmp_path: Path):
+    model = _wgan(clip_value=0.01, lr=0.5)
+    _tiny_trainer(tmp_path, 5).fit(model, datamodule=_embedded(tmp_path))
+    for p in model.critic.parameters():
+        assert p.abs().max().item() <= 0.01 + 1e-9
+    # 5 critic steps: 2 before generator step 0 (warm-up), then 1 each -> generator steps after steps 2, 3, 4, 5.
+    assert int(model.generator_steps) == 4
+    state = model.state_dict()
+    assert "generator_steps" in state and "critic_steps_in_round" in state
+
+
+def test_wgan_reference_schedule():
+    from zoo.models.wgan import WGAN
+
+    model = WGAN(**TINY)
+    assert [model.critic_updates_for(g) for g in (0, 24, 25, 26, 499, 500, 501, 1000)] == [100, 100, 5, 5, 5, 100, 5, 100]
+
+
+def test_wgan_gp_critic_has_no_batch_norm_and_logs_the_penalty():
+    from torch import nn
+
+    model = _wgan_gp()
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.critic.modules())
+    terms = model.critic_loss(_batch(4).images, torch.rand(4, 1, 28, 28))
+    assert set(terms) == {"loss", "wasserstein", "gradient_penalty"}
+    torch.testing.assert_close(terms["loss"].detach(), (-terms["wasserstein"] + 10.0 * terms["gradient_penalty"]).detach())
+    assert model.critic_updates_for(0) == 1  # no 100-step warm-up for WGAN-GP
+
+
+def test_wae_mmd_training_step_backward():
+    model = _wae_mmd()
+    loss = model.training_step(_batch(6), 0)
+    loss.backward()
+    assert model.encoder(_batch(6).images).shape == (6, 3)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+# --- every config through the real CLI ----------------------------------------------------------------------
+def test_configs_exist():
+    names = {p.name for p in CONFIGS}
+    expected = {"vae", "vaegan", "ebgan_vae", "wae_mmd", "wae_gan", "wgan", "wgan_gp"}
+    assert names >= {f"{n}_mnist.yaml" for n in expected}
+
+
+def _cli_fit(config: Path, tmp_path: Path, *trainer_args: str) -> None:
+    from zoo.cli import main
+
+    spec = yaml.safe_load(config.read_text())
+    assert spec["data"]["init_args"]["source"] == "real"  # configs default to real MNIST
+    init = spec["model"]["init_args"]
+    overrides = [f"--model.init_args.{k}={v}" for k, v in TINY.items() if k in init]
+    main([
+        "fit", "--config", str(config),
+        "--data.source", "embedded", "--data.root", str(tmp_path), "--data.batch_size", "8",
+        "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path),
+        *trainer_args, *overrides,
+    ])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_config_fast_dev_run_through_cli(config: Path, tmp_path: Path):
+    _cli_fit(config, tmp_path, "--trainer.fast_dev_run", "2")
+
+
+# Drawing 64-image grids with matplotlib costs seconds per model on a shared CPU: the VAE's runs by default,
+# the others are marked slow (media_sample of every model is checked above without drawing).
+@pytest.mark.parametrize("config", [
+    pytest.param(p, id=p.stem, marks=() if p.stem == "vae_mnist" else pytest.mark.slow) for p in CONFIGS
+])
+def test_config_writes_image_grids(config: Path, tmp_path: Path):
+    # fast_dev_run=2 is max_steps=2, which a model with several optimisers reaches inside its first batch,
+    # before any validation; so the grids are checked on one short epoch instead.
+    _cli_fit(config, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+             "--trainer.limit_val_batches", "1", "--trainer.enable_checkpointing", "false")
+    names = {p.name for p in tmp_path.rglob("media_images_*.png")}
+    assert {"media_images_samples.png", "media_images_inputs.png", "media_images_interpolations.png"} <= names
+
+
+# --- reproduce mnist-generative ------------------------------------------------------------------------------
+def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
+    import json
+
+    from zoo.reproduce_mnist import main
+
+    main(["--preset", "demo", "--out", str(tmp_path), "--models", "vae", "wgan"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["data"] == "sklearn-digits"
+    assert 0.0 <= report["test_accuracy"] <= 1.0 and report["sharpness"] > 0
+    assert set(report["models"]) == {"vae", "wgan"}
+    assert {"frechet", "sharpness", "recon_accuracy", "train_seconds"} <= set(report["models"]["vae"])
+    assert "recon_accuracy" not in report["models"]["wgan"]  # a GAN has no reconstructions
+    assert "| vae |" in (tmp_path / "report.md").read_text()

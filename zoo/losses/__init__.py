@@ -1,0 +1,1 @@
+"""Losses as pure functions, one home each (shapes in the docstrings)."""

@@ -1,0 +1,1 @@
+"""The zoo's LightningModules, one module per experiment family."""

@@ -1,0 +1,237 @@
+"""VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric") and its
+energy-based variant with an EBGAN autoencoder discriminator (Zhao et al. 2017).
+
+Both train three networks with three optimisers, one update each per batch, in the order
+discriminator -> encoder -> decoder; the prior path x_p = Dec(z_p), z_p ~ N(0, I), is a second kind of fake.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from datamodules.batches import ImageBatch
+from zoo.losses.image_generative import (
+    ebgan_discriminator_loss,
+    feature_gaussian_nll,
+    gan_bce,
+    gaussian_kl,
+    reconstruction_nll,
+    reparameterize,
+)
+from zoo.media import MediaSample
+from zoo.models.adversarial import backward_and_step
+from zoo.nn.dcgan import AutoencoderDiscriminator, ConvDecoder, ConvDiscriminator, GaussianEncoder, interpolate_latents
+
+
+def _check(lr: float, gamma: float, kl_weight: float, interpolation_steps: int) -> None:
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0, but got {lr}")
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, but got {gamma}")
+    if kl_weight < 0:
+        raise ValueError(f"kl_weight must be >= 0, but got {kl_weight}")
+    if interpolation_steps < 2:
+        raise ValueError(f"interpolation_steps must be >= 2, but got {interpolation_steps}")
+
+
+class _ThreeNetworkVAEGAN(L.LightningModule):
+    """The shared loop; subclasses define the discriminator and the three losses."""
+
+    encoder: GaussianEncoder
+    decoder: ConvDecoder
+    discriminator: torch.nn.Module
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    # --- the losses a variant defines -----------------------------------------------------------------------
+    def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def similarity_loss(self, x: torch.Tensor, x_tilde_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generator_adversarial_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)[0]  # (B, Z) posterior mean
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))  # (B, C, H, W) in [0, 1]
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def sample(self, n: int) -> torch.Tensor:
+        return self.decode(torch.randn(n, self.hparams.latent_dim, device=self.device))
+
+    def training_step(self, batch: ImageBatch, batch_idx: int) -> None:
+        opt_enc, opt_dec, opt_dis = self.optimizers()
+        x = batch.images  # (B, C, H, W)
+        z_p = torch.randn(x.shape[0], self.hparams.latent_dim, device=x.device)  # (B, Z)
+
+        with self.toggled_optimizer(opt_dis):
+            with torch.no_grad():
+                x_tilde = self.decode(reparameterize(*self.encoder(x)))
+                x_p = self.decode(z_p)
+            dis_terms = self.discriminator_loss(x, x_tilde, x_p)
+            backward_and_step(self, opt_dis, dis_terms["loss"])
+
+        with self.toggled_optimizer(opt_enc):
+            mu, logvar = self.encoder(x)
+            kl = gaussian_kl(mu, logvar)
+            similarity = self.similarity_loss(x, self.decoder(reparameterize(mu, logvar)))
+            backward_and_step(self, opt_enc, self.hparams.kl_weight * kl + similarity)
+
+        with self.toggled_optimizer(opt_dec):
+            with torch.no_grad():
+                z = reparameterize(*self.encoder(x))
+            x_tilde_logits = self.decoder(z)
+            similarity_dec = self.similarity_loss(x, x_tilde_logits)
+            adversarial = self.generator_adversarial_loss(x, torch.sigmoid(x_tilde_logits), self.decode(z_p))
+            backward_and_step(self, opt_dec, self.hparams.gamma * similarity_dec + adversarial)
+
+        self.log_dict(
+            {"train/kl": kl, "train/similarity": similarity, "train/generator_adversarial": adversarial,
+             **{f"train/discriminator_{k}": v for k, v in dis_terms.items()}},
+            prog_bar=False, batch_size=x.shape[0],
+        )
+
+    def _eval_step(self, batch: ImageBatch, stage: str) -> None:
+        x = batch.images
+        mu, logvar = self.encoder(x)
+        x_tilde_logits = self.decoder(mu)
+        x_p = self.decode(torch.randn_like(mu))
+        terms = {
+            "kl": gaussian_kl(mu, logvar),
+            "similarity": self.similarity_loss(x, x_tilde_logits),
+            "pixel_mse": (torch.sigmoid(x_tilde_logits) - x).pow(2).flatten(1).sum(1).mean(),
+            "discriminator_loss": self.discriminator_loss(x, torch.sigmoid(x_tilde_logits), x_p)["loss"],
+        }
+        self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, sync_dist=True, batch_size=x.shape[0])
+
+    def validation_step(self, batch: ImageBatch, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: ImageBatch, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        def adam(module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(self.hparams.betas))
+
+        # Order matters: training_step unpacks (encoder, decoder, discriminator).
+        return [adam(self.encoder, self.hparams.lr), adam(self.decoder, self.hparams.lr),
+                adam(self.discriminator, self.hparams.lr * self.hparams.discriminator_lr_scale)]
+
+    @torch.no_grad()
+    def media_sample(self, batch: ImageBatch) -> MediaSample:
+        x = batch.images
+        z = self.encode(x)
+        return MediaSample(images={
+            "inputs": x,
+            "reconstructions": self.decode(z),
+            "samples": self.sample(x.shape[0]),
+            "interpolations": self.decode(interpolate_latents(z[0], z[-1], self.hparams.interpolation_steps)),
+        })
+
+
+class VAEGAN(_ThreeNetworkVAEGAN):
+    """Larsen et al. 2016: reconstruction error measured in the discriminator's layer ``feature_layer``.
+
+    Losses (section 2, algorithm 1): encoder L_prior + L_llike^Dis_l; decoder γ·L_llike^Dis_l − L_GAN (here with
+    the non-saturating form: the decoder maximises log D(x̃) + log D(x_p)); discriminator L_GAN over real,
+    reconstruction and prior sample. ``feature_layer`` indexes the discriminator's hidden layers (0: first
+    conv, 1: second conv, 2 = -1: the last hidden, fully connected layer).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        latent_dim: int = 16,
+        channels: int = 32,
+        hidden: int = 512,
+        feature_layer: int = -1,
+        gamma: float = 1e-2,
+        kl_weight: float = 1.0,
+        lr: float = 3e-4,
+        discriminator_lr_scale: float = 1.0,
+        betas: tuple[float, float] = (0.5, 0.999),
+        interpolation_steps: int = 8,
+    ) -> None:
+        super().__init__()
+        _check(lr, gamma, kl_weight, interpolation_steps)
+        if not -3 <= feature_layer <= 2:
+            raise ValueError(f"feature_layer must index one of the 3 hidden layers (-3..2), but got {feature_layer}")
+        self.save_hyperparameters()
+        self.encoder = GaussianEncoder(tuple(image_shape), latent_dim, channels, hidden)
+        self.decoder = ConvDecoder(tuple(image_shape), latent_dim, channels, hidden)
+        self.discriminator = ConvDiscriminator(tuple(image_shape), channels, hidden, batch_norm=True)
+
+    def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.discriminator(torch.cat([x, x_tilde, x_p])).logits  # (3B,)
+        real, recon, prior = logits.chunk(3)
+        loss = gan_bce(real, True) + gan_bce(recon, False) + gan_bce(prior, False)
+        return {"loss": loss, "real_prob": torch.sigmoid(real).mean(), "fake_prob": torch.sigmoid(torch.cat([recon, prior])).mean()}
+
+    def similarity_loss(self, x: torch.Tensor, x_tilde_logits: torch.Tensor) -> torch.Tensor:
+        # One discriminator pass over real and reconstruction keeps batch-norm statistics shared between them.
+        features = self.discriminator(torch.cat([x, torch.sigmoid(x_tilde_logits)])).features[self.hparams.feature_layer]
+        real, recon = features.chunk(2)
+        return feature_gaussian_nll(recon, real.detach())
+
+    def generator_adversarial_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> torch.Tensor:
+        logits = self.discriminator(torch.cat([x_tilde, x_p])).logits  # (2B,)
+        return gan_bce(logits, True)  # non-saturating: -log D(x̃) - log D(x_p)
+
+
+class EBGANVAE(_ThreeNetworkVAEGAN):
+    """A VAE whose decoder is also an EBGAN generator: the discriminator is an autoencoder, its reconstruction
+    energy E(x) = ||AE(x) − x||² (summed over pixels) the adversarial signal, with margin ``margin``.
+
+    Encoder: KL + pixel reconstruction NLL; decoder: γ · pixel NLL + E(x̃) + E(x_p); discriminator:
+    E(x) + [m − E(x̃)]⁺ + [m − E(x_p)]⁺ (Zhao et al. 2017, eq. 1 and 2, with both kinds of fake).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        latent_dim: int = 16,
+        channels: int = 32,
+        hidden: int = 512,
+        code_dim: int = 32,
+        margin: float = 10.0,
+        gamma: float = 1.0,
+        kl_weight: float = 1.0,
+        lr: float = 3e-4,
+        discriminator_lr_scale: float = 1.0,
+        betas: tuple[float, float] = (0.5, 0.999),
+        interpolation_steps: int = 8,
+    ) -> None:
+        super().__init__()
+        _check(lr, gamma, kl_weight, interpolation_steps)
+        if margin <= 0:
+            raise ValueError(f"margin must be > 0, but got {margin}")
+        self.save_hyperparameters()
+        self.encoder = GaussianEncoder(tuple(image_shape), latent_dim, channels, hidden)
+        self.decoder = ConvDecoder(tuple(image_shape), latent_dim, channels, hidden)
+        self.discriminator = AutoencoderDiscriminator(tuple(image_shape), code_dim, channels, hidden)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(x)  # (B,) summed squared error
+
+    def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
+        energies = self.energy(torch.cat([x, x_tilde, x_p]))  # (3B,)
+        real, fake = energies[: x.shape[0]], energies[x.shape[0]:]
+        loss = ebgan_discriminator_loss(real, fake, self.hparams.margin)
+        return {"loss": loss, "energy_real": real.mean(), "energy_fake": fake.mean()}
+
+    def similarity_loss(self, x: torch.Tensor, x_tilde_logits: torch.Tensor) -> torch.Tensor:
+        return reconstruction_nll(x_tilde_logits, x, "bernoulli")
+
+    def generator_adversarial_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> torch.Tensor:
+        return self.energy(torch.cat([x_tilde, x_p])).mean()
