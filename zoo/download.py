@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 from tqdm import tqdm
 
+from zoo.errors import ZooError
+
 __all__ = [
     "DATASETS",
     "CMU_ARCTIC_SPEAKERS",
@@ -131,7 +133,7 @@ _TRANSIENT_ERRORS = (
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ZooError, RuntimeError):
     """A download or extraction failed; the message says what, where, and how to recover."""
 
 
