@@ -15,7 +15,7 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from zoo.errors import ZooError
-from zoo.logging import configure_wandb_mode
+from zoo.logging import configure_wandb_mode, git_commit
 from zoo.registry import import_experiments
 
 
@@ -34,6 +34,12 @@ class ZooCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         configure_wandb_mode()
+
+    def before_fit(self) -> None:
+        # Every run records the code it ran from, next to its config (W&B's config panel, hparams.yaml, ...).
+        commit = git_commit()
+        for logger in self.trainer.loggers:
+            logger.log_hyperparams({"git_commit": commit or "unknown"})
 
 
 def main(args: list[str] | None = None) -> None:
