@@ -229,3 +229,22 @@ def test_bucket_sampler_groups_lengths_and_shards_evenly():
     dropped = [list(BucketBatchSampler(lengths, 8, num_replicas=2, rank=r, drop_last=True)) for r in (0, 1)]
     flat = [i for shard in dropped for b in shard for i in b]
     assert len(flat) == len(set(flat)) and all(len(b) == 8 for shard in dropped for b in shard)
+
+
+# --- embedded corpora through the DataModules --------------------------------------------------------------
+def test_embedded_speech_corpora_load_through_the_same_parsers(tmp_path):
+    dm = LJSpeechDataModule(root=str(tmp_path), source="embedded", embedded_size=12, audio=SMALL, batch_size=4,
+                            progress=False)
+    dm.prepare_data()
+    dm.setup()
+    assert (tmp_path / "embedded" / "LJSpeech-1.1" / "metadata.csv").is_file()
+    assert not (tmp_path / "LJSpeech-1.1").exists()  # never mixed with where real data would be
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.mel.shape[2] == 40 and batch.mel_lengths.min() > 20  # real speech, seconds long
+    arctic = CMUArcticDataModule(root=str(tmp_path), source="embedded", embedded_size=10, audio=SMALL, batch_size=4,
+                                 progress=False)
+    arctic.prepare_data()
+    arctic.setup()
+    pair = arctic.datasets["train"][0]
+    # the two embedded voices read the same prompt at different speaking rates
+    assert pair["src_mel"].shape[0] != pair["tgt_mel"].shape[0]
