@@ -170,7 +170,7 @@ def test_each_optimiser_only_changes_its_own_network(name: str, tmp_path: Path):
         return optimizers
 
     model.configure_optimizers = wrapped_configure
-    _tiny_trainer(tmp_path, 6).fit(model, datamodule=_embedded(tmp_path))
+    _tiny_trainer(tmp_path, 3).fit(model, datamodule=_embedded(tmp_path))
     assert all(c > 0 for c in calls), calls
 
 
@@ -288,6 +288,7 @@ def test_config_writes_image_grids(config: Path, tmp_path: Path):
 
 
 # --- reproduce mnist-generative ------------------------------------------------------------------------------
+@pytest.mark.slow  # trains the metric's classifier and two models: ~40 s on a shared 2-core CPU
 def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
     import json
 

@@ -8,6 +8,7 @@ with OmegaConf (``${data.init_args.batch_size}``).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -16,7 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from zoo.errors import ZooError
 from zoo.logging import configure_wandb_mode, git_commit
-from zoo.registry import import_experiments
+from zoo.registry import REPRODUCTIONS, import_experiments
 
 
 class ZooCLI(LightningCLI):
@@ -42,8 +43,22 @@ class ZooCLI(LightningCLI):
             logger.log_hyperparams({"git_commit": commit or "unknown"})
 
 
+def reproduce(argv: list[str]) -> None:
+    """``python -m zoo reproduce <name> [options]``: a whole published comparison, trained and reported in one go."""
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in REPRODUCTIONS:
+        names = "\n  ".join(f"{name:20s} {doc}" for name, (_, doc) in REPRODUCTIONS.items())
+        print(f"usage: python -m zoo reproduce NAME [options]   (NAME --help for its options)\n\nNAME:\n  {names}")
+        sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    module, _ = REPRODUCTIONS[argv[0]]
+    importlib.import_module(module).main(argv[1:])
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``python -m zoo`` and the ``zoo`` console script."""
+    argv = sys.argv[1:] if args is None else args
+    if argv and argv[0] == "reproduce":
+        reproduce(argv[1:])
+        return
     import_experiments()
     if args is None and len(sys.argv) <= 1:
         args = ["--help"]

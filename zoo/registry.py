@@ -13,6 +13,11 @@ EXPERIMENT_MODULES = (
     "zoo.models.wgan",
 )
 
+# ``python -m zoo reproduce NAME``: NAME -> (module with ``main(argv)``, one-line description)
+REPRODUCTIONS = {
+    "mnist-generative": ("zoo.reproduce_mnist", "VAE, VAE-GAN, EBGAN-VAE, WAE-MMD/GAN, WGAN, WGAN-GP on MNIST: one table"),
+}
+
 
 def import_experiments() -> None:
     """Import all registered modules (their classes then show up in ``python -m zoo fit --help``)."""
