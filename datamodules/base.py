@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import lightning as L
@@ -10,6 +10,8 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import BucketBatchSampler
+from zoo.download import DownloadError
+from zoo.errors import DatasetNotFoundError
 
 Source = Literal["real", "embedded"]
 
@@ -129,6 +131,17 @@ def missing_data_message(what: str, where: str, datamodule: str, url_hint: str) 
         f"and put it there), or run on the embedded offline corpus with --data.source embedded "
         f"({datamodule})."
     )
+
+
+def download_or_explain(fetch: Callable[[], Any], what: str, datamodule: str) -> Any:
+    """Run a download; if it fails, say so in one error that also names the offline switch."""
+    try:
+        return fetch()
+    except DownloadError as err:
+        raise DatasetNotFoundError(
+            f"could not download {what}: {err}. Run on the embedded offline corpus instead with "
+            f"--data.source embedded ({datamodule})."
+        ) from err
 
 
 def progress_iter(iterable: Any, total: int | None, desc: str, enabled: bool = True) -> Any:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from datamodules.base import Source, missing_data_message
+from datamodules.base import Source, download_or_explain, missing_data_message
 from datamodules.speech import FeatureStore, ParallelDataset, SpeechDataModule, Utterance, UtteranceDataset
 from zoo.audio import AudioConfig
 from zoo.download import CMU_ARCTIC_SPEAKERS, DATASETS, download_and_extract
@@ -136,8 +136,11 @@ class CMUArcticDataModule(SpeechDataModule):
                     missing_data_message(f"CMU ARCTIC speaker {spk!r}", folder, "CMUArcticDataModule", _HINT)
                 )
             res = next(r for r in DATASETS["CMU_ARCTIC"] if r.filename == f"cmu_us_{spk}_arctic.tar.bz2")
-            download_and_extract(res.url, self.folder, res.sha256, marker=f".cmu_us_{spk}_arctic.extracted",
-                                 progress=self.progress)
+            download_or_explain(
+                lambda: download_and_extract(res.url, self.folder, res.sha256, marker=f".cmu_us_{spk}_arctic.extracted",
+                                             progress=self.progress),
+                f"CMU ARCTIC speaker {spk!r}", "CMUArcticDataModule",
+            )
 
     def _read(self) -> dict[str, list[Utterance]]:
         return {spk: read_arctic_speaker(speaker_dir(self.folder, spk), spk) for spk in self.speakers}

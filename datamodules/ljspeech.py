@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from datamodules.base import Source, missing_data_message
+from datamodules.base import Source, download_or_explain, missing_data_message
 from datamodules.speech import FeatureStore, SpeechDataModule, Utterance, UtteranceDataset
 from zoo.audio import AudioConfig
 from zoo.download import DATASETS, download_and_extract
@@ -110,7 +110,11 @@ class LJSpeechDataModule(SpeechDataModule):
         if not self.download:
             raise DatasetNotFoundError(missing_data_message("LJSpeech-1.1", self.folder, "LJSpeechDataModule", _HINT))
         (res,) = DATASETS["LJSpeech-1.1"]
-        download_and_extract(res.url, self.root, res.sha256, marker=".LJSpeech-1.1.extracted", progress=self.progress)
+        download_or_explain(
+            lambda: download_and_extract(res.url, self.root, res.sha256, marker=".LJSpeech-1.1.extracted",
+                                         progress=self.progress),
+            "LJSpeech-1.1", "LJSpeechDataModule",
+        )
         if not (self.folder / "metadata.csv").is_file():
             raise DatasetFormatError(f"the LJSpeech archive did not contain LJSpeech-1.1/metadata.csv under {self.root}")
 

@@ -173,8 +173,8 @@ class MNISTDataModule(ZooDataModule):
                     errors.append(str(err))
             else:
                 raise DatasetNotFoundError(
-                    f"could not download {name} from any mirror: {'; '.join(errors)}. "
-                    "Run offline on the embedded digits with --data.source embedded."
+                    f"could not download {name} from any mirror: {'; '.join(errors)}. Run on the embedded "
+                    "offline corpus (scikit-learn's digits) instead with --data.source embedded (MNISTDataModule)."
                 )
             # Mirrors serve different gzip wrappers of the same bytes: pin the decompressed payload.
             actual = sha256_of_gzip_payload(dest)

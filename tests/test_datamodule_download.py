@@ -15,6 +15,7 @@ import zoo.download as download
 from datamodules import LJSpeechDataModule, MNISTDataModule
 from tests.conftest import make_ljspeech_tree, make_mnist_tree
 from zoo.audio import AudioConfig
+from zoo.errors import DatasetNotFoundError
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_ljspeech_downloads_verifies_and_extracts(served, tmp_path, monkeypatch)
     # a corrupted download is refused with the checksum named, and nothing is left behind
     bad_root = tmp_path / "bad"
     monkeypatch.setitem(download.DATASETS, "LJSpeech-1.1", [download.Resource(url + archive.name, "0" * 64, archive.name)])
-    with pytest.raises(download.DownloadError, match="SHA-256|sha256"):
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)(SHA-256|sha256).*--data.source embedded"):
         LJSpeechDataModule(root=str(bad_root), download=True, progress=False).prepare_data()
     assert not (bad_root / "LJSpeech-1.1").exists()
     assert not list(bad_root.glob("*.tar.bz2*"))
