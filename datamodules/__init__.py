@@ -4,5 +4,6 @@ from datamodules.batches import ImageBatch, ParallelBatch, SpeechBatch
 from datamodules.cmu_arctic import CMUArcticDataModule
 from datamodules.ljspeech import LJSpeechDataModule
 from datamodules.mnist import MNISTDataModule
+from datamodules.postnet import PairedMelDataModule
 
 __all__ = ["CMUArcticDataModule", "ImageBatch", "LJSpeechDataModule", "MNISTDataModule", "ParallelBatch", "SpeechBatch"]

@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.sampling import BucketBatchSampler
+from datamodules.sampling import BucketBatchSampler, ShardSampler
 from zoo.download import DownloadError
 from zoo.errors import DatasetNotFoundError
 
@@ -115,7 +115,13 @@ class ZooDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False, drop_last=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False, drop_last=False)
+        # Lightning's predict loop rebuilds the loader's batch sampler (to record indices) around
+        # ``dataloader.sampler``, so sharding lives in the sampler here: a plain in-order BatchSampler over this
+        # rank's items, every item predicted exactly once across ranks.
+        dataset = self._dataset("test")
+        world, rank = self._world()
+        return DataLoader(dataset, sampler=ShardSampler(len(dataset), world, rank), batch_size=self.batch_size,  # type: ignore[arg-type]
+                          shuffle=False, drop_last=False, collate_fn=self.collate, num_workers=self.num_workers)
 
     def media_batch(self, num_examples: int, stage: str = "val") -> Any:
         """A fixed batch of the first ``num_examples`` items of a split, for the media-logging callbacks."""

@@ -107,3 +107,18 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         n_batches = self.num_items // self.batch_size if self.drop_last else math.ceil(self.num_items / self.batch_size)
         return self._shard_count(n_batches)
+
+
+class ShardSampler(Sampler[int]):
+    """Items ``rank, rank + R, rank + 2R, ...`` in order: each item on exactly one rank (for prediction)."""
+
+    def __init__(self, num_items: int, num_replicas: int = 1, rank: int = 0) -> None:
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas), but got rank={rank}, num_replicas={num_replicas}")
+        self.num_items, self.num_replicas, self.rank = num_items, num_replicas, rank
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.num_items, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.num_items, self.num_replicas))

@@ -141,6 +141,11 @@ class AudioConfig:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# Checkpoints keep their hyperparameters, AudioConfig included; torch.load's weights-only unpickler (the default
+# since torch 2.6) accepts only allow-listed classes, and this plain frozen dataclass is safe to allow.
+torch.serialization.add_safe_globals([AudioConfig])
+
+
 class AudioError(ValueError):
     """Unreadable, corrupt, truncated or empty audio file; the message names the file."""
 

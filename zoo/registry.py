@@ -11,6 +11,8 @@ EXPERIMENT_MODULES = (
     "zoo.models.vaegan",
     "zoo.models.wae",
     "zoo.models.wgan",
+    "zoo.models.pix2pix",
+    "zoo.models.wavenet",
 )
 
 # ``python -m zoo reproduce NAME``: NAME -> (module with ``main(argv)``, one-line description)

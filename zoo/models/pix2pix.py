@@ -1,0 +1,231 @@
+"""Spectrogram post-net GAN: pix2pix (Isola et al. 2017) sharpening blurry mel spectrograms.
+
+A UNet generator maps a blurry mel spectrogram (one channel, mel bins × frames) to a sharp one, trained on
+crops with L_G = λ_L1·L1(G(x), y) + λ_adv·adversarial and a PatchGAN discriminator on (x, ·) pairs; it runs
+fully convolutionally on whole utterances for validation and prediction.
+
+Manual optimisation with one optimiser per network: on training batch k (``batches_seen``, saved in the
+checkpoint, so a resumed run keeps the schedule) the discriminator updates when k % discriminator_every == 0
+and the generator when k % generator_every == 0. The schedule depends only on the counter, so every rank
+steps the same optimisers on every batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from datamodules.postnet import PairedMelBatch, write_pairs_index
+from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
+from zoo.losses.gan import GANLoss, discriminator_loss, generator_adversarial_loss
+from zoo.media import MediaSample
+from zoo.metrics.spectral import global_variance_ratio, masked_l1
+from zoo.models.adversarial import backward_and_step
+from zoo.nn.pix2pix import (
+    Norm,
+    PatchGANDiscriminator,
+    UNetGenerator,
+    check_unet_size,
+    init_pix2pix_weights,
+)
+
+
+class Pix2PixPostnet(L.LightningModule):
+    """pix2pix post-net for mel spectrograms (batches: ``datamodules.postnet.PairedMelBatch``, mels in [0, 1]).
+
+    Inside the model mels are mapped to [−1, 1] by x' = 2(x − low)/(high − low) − 1, where (low, high) is the
+    DataModule's ``mel_range()`` of the training data, taken at the first ``setup`` and stored as buffers (so
+    the checkpoint carries it and a restored model uses the scale it was trained with). Sizes default to the
+    published pix2pix ones (ngf = ndf = 64, 512 channels at most, 70×70 PatchGAN, λ_L1 = 100, Adam 2e-4,
+    β = (0.5, 0.999)) with a depth-6 UNet, which takes a 64×64 crop down to 1×1.
+    """
+
+    def __init__(
+        self,
+        audio: AudioConfig = AudioConfig(),
+        depth: int = 6,
+        generator_channels: int = 64,
+        generator_max_channels: int = 512,
+        dropout: float = 0.5,
+        discriminator_channels: int = 64,
+        discriminator_layers: int = 3,
+        norm: Norm = "batch",
+        gan_loss: GANLoss = "bce",
+        lambda_l1: float = 100.0,
+        lambda_adversarial: float = 1.0,
+        generator_lr: float = 2e-4,
+        discriminator_lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        generator_every: int = 1,
+        discriminator_every: int = 1,
+        predict_dir: str | None = None,
+        griffin_lim_iters: int = 60,
+    ) -> None:
+        super().__init__()
+        if lambda_l1 < 0 or lambda_adversarial < 0:
+            raise ValueError(f"lambda_l1 and lambda_adversarial must be >= 0, but got {lambda_l1} and {lambda_adversarial}")
+        if generator_lr <= 0 or discriminator_lr <= 0:
+            raise ValueError(f"learning rates must be > 0, but got {generator_lr} and {discriminator_lr}")
+        if generator_every < 1 or discriminator_every < 1:
+            raise ValueError(f"generator_every and discriminator_every must be >= 1, but got {generator_every} and {discriminator_every}")
+        if gan_loss not in ("bce", "lsgan"):
+            raise ValueError(f"gan_loss must be 'bce' or 'lsgan', but got {gan_loss!r}")
+        if griffin_lim_iters < 1:
+            raise ValueError(f"griffin_lim_iters must be >= 1, but got {griffin_lim_iters}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.audio = audio
+        self.generator = UNetGenerator(1, 1, depth, generator_channels, generator_max_channels, norm, dropout)
+        self.discriminator = PatchGANDiscriminator(1, 1, discriminator_channels, discriminator_layers, norm)
+        init_pix2pix_weights(self.generator)
+        init_pix2pix_weights(self.discriminator)
+        # The [0, 1] -> [-1, 1] scale and the update schedule live in the state dict, hence in checkpoints.
+        self.register_buffer("mel_low", torch.tensor(0.0))
+        self.register_buffer("mel_high", torch.tensor(1.0))
+        self.register_buffer("scale_fitted", torch.tensor(False))
+        self.register_buffer("batches_seen", torch.tensor(0, dtype=torch.long))
+
+    # --- normalisation ------------------------------------------------------------------------------------------
+    def set_mel_range(self, low: float, high: float) -> None:
+        if not high > low:
+            raise ValueError(f"the mel range needs high > low, but got ({low}, {high})")
+        self.mel_low.fill_(low)
+        self.mel_high.fill_(high)
+        self.scale_fitted.fill_(True)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        crop_size = getattr(datamodule, "crop_size", None)
+        if stage == "fit" and crop_size is not None:
+            check_unet_size(self.hparams.depth, tuple(crop_size))  # clear error before any step
+        # Runs before a checkpoint is restored, so a resumed or loaded model ends up with its own saved scale.
+        if not bool(self.scale_fitted):
+            if datamodule is None or not hasattr(datamodule, "mel_range"):
+                raise ValueError("the mel scale is not set: train with a DataModule that has mel_range() "
+                                 "(datamodules.postnet.PairedMelDataModule), load a checkpoint, or call set_mel_range()")
+            self.set_mel_range(*datamodule.mel_range())
+
+    def to_model_scale(self, mel: torch.Tensor) -> torch.Tensor:
+        return 2.0 * (mel - self.mel_low) / (self.mel_high - self.mel_low) - 1.0
+
+    def to_data_scale(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1.0) * 0.5 * (self.mel_high - self.mel_low) + self.mel_low
+
+    def _image(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.to_model_scale(mel).transpose(1, 2).unsqueeze(1)  # (B, T, F) -> (B, 1, F, T)
+
+    # --- inference ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def polish(self, mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Sharpen whole utterances: (B, T, n_mels) in [0, 1] and (B,) lengths -> (B, T, n_mels) in [0, 1], padded
+        frames set to 0. Any T and n_mels: padded to multiples of 2**depth with silence and cropped back."""
+        silence = float(self.to_model_scale(torch.zeros((), device=mel.device)))
+        y = self.generator.forward_any_size(self._image(mel), pad_value=silence)  # (B, 1, F, T)
+        out = self.to_data_scale(y.squeeze(1).transpose(1, 2)).clamp(0.0, 1.0)  # (B, T, F)
+        valid = torch.arange(mel.shape[1], device=mel.device)[None, :] < lengths[:, None]  # (B, T)
+        return out * valid.unsqueeze(-1)
+
+    # --- training -----------------------------------------------------------------------------------------------
+    def training_step(self, batch: PairedMelBatch, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        x, y = self._image(batch.mel_input), self._image(batch.mel_target)  # (B, 1, F, T) each
+        k = int(self.batches_seen)
+        update_d = k % self.hparams.discriminator_every == 0
+        update_g = k % self.hparams.generator_every == 0
+        kind = self.hparams.gan_loss
+        logs: dict[str, torch.Tensor] = {}
+
+        # One generator pass serves both updates (as in pix2pix): detached for D, with its graph for G.
+        with torch.set_grad_enabled(update_g):
+            fake = self.generator(x)  # (B, 1, F, T)
+
+        if update_d:
+            with self.toggled_optimizer(opt_d):
+                real_logits = self.discriminator(x, y)  # (B, 1, H', W') patch logits
+                fake_logits = self.discriminator(x, fake.detach())
+                loss_d = discriminator_loss(real_logits, fake_logits, kind)
+                backward_and_step(self, opt_d, loss_d)
+            logs |= {"train/discriminator_loss": loss_d,
+                     "train/d_real": real_logits.detach().mean(), "train/d_fake": fake_logits.detach().mean()}
+
+        if update_g:
+            with self.toggled_optimizer(opt_g):
+                l1 = (fake - y).abs().mean()  # on the [-1, 1] scale, as in pix2pix
+                adversarial = generator_adversarial_loss(self.discriminator(x, fake), kind)
+                loss_g = self.hparams.lambda_l1 * l1 + self.hparams.lambda_adversarial * adversarial
+                backward_and_step(self, opt_g, loss_g)
+            logs |= {"train/generator_loss": loss_g, "train/l1": l1, "train/generator_adversarial": adversarial}
+
+        self.batches_seen += 1
+        self.log_dict(logs, prog_bar=False, batch_size=x.shape[0])
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        betas = tuple(self.hparams.betas)
+        # Order matters: training_step unpacks (generator, discriminator).
+        return [torch.optim.Adam(self.generator.parameters(), lr=self.hparams.generator_lr, betas=betas),
+                torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.discriminator_lr, betas=betas)]
+
+    # --- evaluation on whole utterances -----------------------------------------------------------------------
+    def _eval_step(self, batch: PairedMelBatch, stage: str) -> None:
+        lengths = batch.mel_lengths
+        out = self.polish(batch.mel_input, lengths)
+        terms = {
+            "l1_input": masked_l1(batch.mel_input, batch.mel_target, lengths),
+            "l1_output": masked_l1(out, batch.mel_target, lengths),
+            "gv_ratio_input": global_variance_ratio(batch.mel_input, batch.mel_target, lengths),
+            "gv_ratio_output": global_variance_ratio(out, batch.mel_target, lengths),
+            "gv_ratio_target": global_variance_ratio(batch.mel_target, batch.mel_target, lengths),
+        }
+        self.log_dict({f"{stage}/{k}": v.mean() for k, v in terms.items()}, sync_dist=True,
+                      batch_size=len(batch.ids), prog_bar=False)
+        self.log(f"{stage}/loss", terms["l1_output"].mean(), sync_dist=True, batch_size=len(batch.ids), prog_bar=True)
+
+    def validation_step(self, batch: PairedMelBatch, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: PairedMelBatch, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _predict_dir(self) -> Path:
+        if self.hparams.predict_dir is not None:
+            return Path(self.hparams.predict_dir)
+        return Path(self.trainer.default_root_dir) / "predictions"
+
+    def on_predict_start(self) -> None:
+        self._predicted: list[tuple[str, str, str]] = []
+
+    def predict_step(self, batch: PairedMelBatch, batch_idx: int) -> list[str]:
+        """Write ``<predict_dir>/mels/<id>.npy`` (T, n_mels) in [0, 1] and ``wavs/<id>.wav`` (Griffin-Lim) for
+        every utterance, plus ``targets/<id>.npy``, and append them to an ``index.tsv`` of (polished, truth) pairs
+        in the ``pairs_dir`` format, so a polished set can feed another stage. Returns the ids written."""
+        out = self.polish(batch.mel_input, batch.mel_lengths)
+        folder = self._predict_dir()
+        for sub in ("mels", "wavs", "targets"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        front = AudioFrontEnd(dataclasses.replace(self.audio, griffin_lim_iters=self.hparams.griffin_lim_iters))
+        rows = []
+        for i, utt_id in enumerate(batch.ids):
+            t = int(batch.mel_lengths[i])
+            mel = out[i, :t].float().cpu()  # (T, n_mels)
+            np.save(folder / "mels" / f"{utt_id}.npy", mel.numpy())
+            np.save(folder / "targets" / f"{utt_id}.npy", batch.mel_target[i, :t].float().cpu().numpy())
+            save_wav(folder / "wavs" / f"{utt_id}.wav", front.mel_to_wav(mel.T), self.audio.sample_rate)
+            rows.append((utt_id, f"mels/{utt_id}.npy", f"targets/{utt_id}.npy"))
+        self._predicted += rows
+        write_pairs_index(folder, self._predicted)
+        return list(batch.ids)
+
+    @torch.no_grad()
+    def media_sample(self, batch: PairedMelBatch) -> MediaSample:
+        return MediaSample(
+            ids=list(batch.ids),
+            mel_input=batch.mel_input,
+            mel_pred=self.polish(batch.mel_input, batch.mel_lengths),
+            mel_target=batch.mel_target,
+            mel_lengths=batch.mel_lengths,
+            audio_config=self.audio,
+        )

@@ -1,0 +1,460 @@
+"""WaveNet (van den Oord et al. 2016) as a conditional vocoder, with cached fast generation (Paine et al. 2016).
+
+Bottom-up: ``OutputDistribution`` (how the net's output channels are read: mixture of logistics, Gaussian or
+mu-law categorical) → ``ConditionUpsampler`` (mel frames → sample rate) → ``_ResidualBlock`` (causal dilated
+conv, gated tanh·sigmoid unit, residual and skip 1x1 convs) → ``WaveNet``.
+
+Conventions: the net predicts the distribution of sample ``t`` from samples ``< t``: its input is the waveform
+shifted right by one (``shift_right``) and its local conditioning at ``t`` is the mel frame ``t // hop_length``
+(``upsample_scales`` multiply to the hop length). Pure ``torch.nn``; no Lightning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.audio import mu_law_decode, mu_law_encode
+from zoo.losses.mixture import (
+    bits_per_sample,
+    categorical_nll,
+    discretized_mix_logistic_nll,
+    gaussian_nll,
+    sample_categorical,
+    sample_discretized_mix_logistic,
+    sample_gaussian,
+)
+
+OutputKind = Literal["mol", "gaussian", "categorical"]
+UpsampleMode = Literal["transposed", "nearest"]
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output distributions: one interface over the pure losses and samplers of zoo.losses.mixture
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class OutputDistribution:
+    """How WaveNet's output channels parametrise p(x_t | x_<t), and how samples are fed back as input.
+
+    ``noise_channels`` uniform (or normal) draws per sample and utterance drive ``sample``; drawing them per
+    utterance from its own generator (``draw_noise``) makes batched generation equal per-utterance generation.
+    """
+
+    out_channels: int
+    in_channels: int
+    noise_channels: int
+    gaussian_noise: bool = False
+
+    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+        """Per-sample negative log-likelihood in nats. y_hat (B, out_channels, T), wav (B, T) -> (B, T)."""
+        raise NotImplementedError
+
+    def bits_per_sample(self, nll: torch.Tensor) -> torch.Tensor:
+        return bits_per_sample(nll)
+
+    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Waveform samples (B, T) in [-1, 1] from y_hat (B, out_channels, T) and noise (B, noise_channels, T)."""
+        raise NotImplementedError
+
+    def input_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """What the net reads for each past sample: wav (B, T) in [-1, 1] -> (B, in_channels, T)."""
+        return wav.unsqueeze(1)
+
+    def draw_noise(self, batch: int, steps: int, generators: Generators, like: torch.Tensor) -> torch.Tensor:
+        """(B, noise_channels, steps) noise; row b from ``generators[b]`` when a list is given."""
+        draw = torch.randn if self.gaussian_noise else torch.rand
+        shape = (self.noise_channels, steps)
+        if generators is None or isinstance(generators, torch.Generator):
+            return draw((batch, *shape), generator=generators, dtype=like.dtype, device=like.device)
+        if len(generators) != batch:
+            raise ValueError(f"got {len(generators)} generators for a batch of {batch}")
+        return torch.stack([draw(shape, generator=g, dtype=like.dtype, device=like.device) for g in generators])
+
+
+class MixtureOfLogistics(OutputDistribution):
+    """Discretised mixture of ``num_mixtures`` logistics over ``2^bits`` levels (PixelCNN++); 3M output channels."""
+
+    in_channels = 1
+
+    def __init__(self, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0) -> None:
+        if num_mixtures < 1:
+            raise ValueError(f"num_mixtures must be >= 1, but got {num_mixtures}")
+        if not 2 <= bits <= 24:
+            raise ValueError(f"bits must be in [2, 24], but got {bits}")
+        self.num_mixtures, self.num_classes, self.log_scale_min = num_mixtures, 2**bits, log_scale_min
+        self.out_channels = 3 * num_mixtures
+        self.noise_channels = num_mixtures + 1
+
+    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+        return discretized_mix_logistic_nll(y_hat, wav, self.num_classes, self.log_scale_min, reduce=False)
+
+    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return sample_discretized_mix_logistic(y_hat, self.log_scale_min, uniform=noise)
+
+
+class SingleGaussian(OutputDistribution):
+    """One Gaussian (mean, bounded log-scale): a density, so its NLL goes below 0 as the model sharpens.
+
+    Its ``bits_per_sample`` is that of the density integrated over a 16-bit bin, ``-log2(p(x) * 2 / (2^16 - 1))``,
+    comparable with the mixture's.
+    """
+
+    in_channels = 1
+    out_channels = 2
+    noise_channels = 1
+    gaussian_noise = True
+
+    def __init__(self, log_scale_min: float = -7.0, bits: int = 16) -> None:
+        self.log_scale_min = log_scale_min
+        self.log_bin = math.log(2.0 / (2**bits - 1))
+
+    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+        return gaussian_nll(y_hat, wav, self.log_scale_min, reduce=False)
+
+    def bits_per_sample(self, nll: torch.Tensor) -> torch.Tensor:
+        return bits_per_sample(nll - self.log_bin)
+
+    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return sample_gaussian(y_hat, self.log_scale_min, normal=noise[:, 0])
+
+
+class MuLawCategorical(OutputDistribution):
+    """Softmax over ``quantization_channels`` mu-law levels (the original WaveNet); input is their one-hot."""
+
+    def __init__(self, quantization_channels: int = 256, temperature: float = 1.0) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, but got {temperature}")
+        self.quantization_channels, self.temperature = quantization_channels, temperature
+        self.in_channels = self.out_channels = self.noise_channels = quantization_channels
+
+    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+        return categorical_nll(y_hat, mu_law_encode(wav, self.quantization_channels), reduce=False)
+
+    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        ids = sample_categorical(y_hat, self.temperature, uniform=noise)  # (B, T)
+        return mu_law_decode(ids, self.quantization_channels).to(y_hat.dtype)
+
+    def input_features(self, wav: torch.Tensor) -> torch.Tensor:
+        ids = mu_law_encode(wav, self.quantization_channels)  # (B, T)
+        return F.one_hot(ids, self.quantization_channels).transpose(1, 2).to(wav.dtype)  # (B, Q, T)
+
+
+def make_output_distribution(
+    kind: OutputKind, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0,
+    quantization_channels: int = 256, temperature: float = 1.0,
+) -> OutputDistribution:
+    if kind == "mol":
+        return MixtureOfLogistics(num_mixtures, bits, log_scale_min)
+    if kind == "gaussian":
+        return SingleGaussian(log_scale_min, bits)
+    if kind == "categorical":
+        return MuLawCategorical(quantization_channels, temperature)
+    raise ValueError(f"output must be 'mol', 'gaussian' or 'categorical', but got {kind!r}")
+
+
+def shift_right(x: torch.Tensor, initial: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """(..., T) -> (..., T) with ``initial`` first: the net's input for predicting every sample of x."""
+    first = torch.as_tensor(initial, dtype=x.dtype, device=x.device).expand(*x.shape[:-1], 1)
+    return torch.cat([first, x[..., :-1]], dim=-1)
+
+
+def receptive_field(layers: int, stacks: int, kernel_size: int) -> int:
+    """Samples the output at t sees: (kernel_size - 1) * sum of dilations + 1, dilations 1, 2, 4, ... per stack."""
+    per_stack = layers // stacks
+    return (kernel_size - 1) * stacks * (2**per_stack - 1) + 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Local conditioning: mel frames -> sample rate
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class ConditionUpsampler(nn.Module):
+    """Frames (B, C, T_frames) -> (B, C, T_frames * prod(scales)), sample s taking its value from frame s // hop.
+
+    ``transposed``: per scale a ConvTranspose1d with kernel = stride = scale (no overlap, so no checkerboard),
+    initialised to nearest-neighbour repetition. ``nearest``: repetition then a per-channel smoothing conv of
+    width 2·scale + 1, initialised to a moving average (r9y9's UpsampleNetwork with a frequency kernel of 1).
+    """
+
+    def __init__(self, channels: int, scales: Sequence[int], mode: UpsampleMode = "transposed") -> None:
+        super().__init__()
+        if mode not in ("transposed", "nearest"):
+            raise ValueError(f"upsample_mode must be 'transposed' or 'nearest', but got {mode!r}")
+        if not scales or any(s < 1 for s in scales):
+            raise ValueError(f"upsample_scales must be a non-empty list of ints >= 1, but got {list(scales)}")
+        self.scales, self.mode = tuple(scales), mode
+        self.layers = nn.ModuleList()
+        for s in self.scales:
+            if mode == "transposed":
+                conv = nn.ConvTranspose1d(channels, channels, kernel_size=s, stride=s)
+                with torch.no_grad():
+                    conv.weight.zero_()
+                    conv.weight[range(channels), range(channels)] = 1.0  # identity per phase = repetition
+                    conv.bias.zero_()
+            else:
+                conv = nn.Conv1d(channels, channels, kernel_size=2 * s + 1, padding=s, groups=channels)
+                with torch.no_grad():
+                    conv.weight.fill_(1.0 / (2 * s + 1))
+                    conv.bias.zero_()
+            self.layers.append(conv)
+
+    @property
+    def factor(self) -> int:
+        return math.prod(self.scales)
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        for s, conv in zip(self.scales, self.layers):
+            if self.mode == "nearest":
+                c = c.repeat_interleave(s, dim=-1)
+            c = F.leaky_relu(conv(c), 0.4)  # (B, C, T * s)
+        return c
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The residual stack
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _ResidualBlock(nn.Module):
+    """Causal dilated conv → tanh(a)·sigmoid(b) (+ local and global conditioning) → residual and skip 1x1 convs."""
+
+    def __init__(self, residual_channels: int, gate_channels: int, skip_channels: int, kernel_size: int,
+                 dilation: int, cond_channels: int, global_channels: int, dropout: float) -> None:
+        super().__init__()
+        self.dilation, self.kernel_size, self.dropout = dilation, kernel_size, dropout
+        self.padding = (kernel_size - 1) * dilation  # left only: causal
+        self.conv = nn.Conv1d(residual_channels, gate_channels, kernel_size, dilation=dilation)
+        self.cond = nn.Conv1d(cond_channels, gate_channels, 1, bias=False) if cond_channels else None
+        self.gcond = nn.Conv1d(global_channels, gate_channels, 1, bias=False) if global_channels else None
+        half = gate_channels // 2
+        self.skip = nn.Conv1d(half, skip_channels, 1)
+        self.out = nn.Conv1d(half, residual_channels, 1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None, g: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, R, T), c (B, C_cond, T) or None, g (B, C_glob, 1) or None -> residual (B, R, T), skip (B, S, T)."""
+        h = F.dropout(x, self.dropout, self.training)
+        h = self.conv(F.pad(h, (self.padding, 0)))  # (B, G, T)
+        if self.cond is not None and c is not None:
+            h = h + self.cond(c)
+        if self.gcond is not None and g is not None:
+            h = h + self.gcond(g)
+        a, b = h.chunk(2, dim=1)
+        z = torch.tanh(a) * torch.sigmoid(b)  # (B, G/2, T)
+        # sqrt(0.5) keeps the residual stream's variance from growing with depth (r9y9, DeepVoice 3)
+        return (self.out(z) + x) * math.sqrt(0.5), self.skip(z)
+
+
+def _as_linear(conv: nn.Conv1d) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A 1x1 conv's weight (C_out, C_in, 1) as a matrix for one time step."""
+    return conv.weight[..., 0], conv.bias
+
+
+class _Queue:
+    """The last ``(kernel_size - 1) * dilation`` inputs of one layer, in a ring buffer (Paine et al.'s queue)."""
+
+    def __init__(self, batch: int, channels: int, length: int, like: torch.Tensor) -> None:
+        self.buf = like.new_zeros(batch, channels, length)  # zeros = the causal padding of the full pass
+        self.length, self.pos = length, 0
+
+    def taps(self, x: torch.Tensor, dilation: int, kernel_size: int) -> torch.Tensor:
+        """x_t (B, C) -> (B, C, kernel_size): x[t - (k-1)d], ..., x[t - d], x[t] (conv weight order); then push x_t."""
+        cols = [self.buf[:, :, (self.pos - j * dilation) % self.length] for j in range(kernel_size - 1, 0, -1)]
+        taps = torch.stack([*cols, x], dim=-1)  # a copy: the views in cols include the slot overwritten next
+        self.buf[:, :, self.pos] = x  # overwrites x[t - length], which no later step needs
+        self.pos = (self.pos + 1) % self.length
+        return taps
+
+
+class WaveNet(nn.Module):
+    """Conditional WaveNet: p(x_t | x_<t, mel, speaker), outputs as ``dist`` reads them.
+
+    Sizes follow r9y9's WaveNet: ``gate_channels`` is the width of the dilated conv's output, split in two
+    halves for tanh and sigmoid; residual and skip widths are separate. ``cond_channels = 0`` disables local
+    conditioning, ``num_speakers = 0`` global conditioning.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 30,
+        layers: int = 24,
+        stacks: int = 4,
+        residual_channels: int = 512,
+        gate_channels: int = 512,
+        skip_channels: int = 256,
+        kernel_size: int = 3,
+        dropout: float = 0.0,
+        cond_channels: int = 80,
+        upsample_scales: Sequence[int] = (4, 4, 4, 4),
+        upsample_mode: UpsampleMode = "transposed",
+        num_speakers: int = 0,
+        speaker_channels: int = 16,
+    ) -> None:
+        super().__init__()
+        if layers < 1 or stacks < 1 or layers % stacks != 0:
+            raise ValueError(f"layers must be a positive multiple of stacks, but got layers={layers}, stacks={stacks}")
+        if gate_channels % 2 != 0:
+            raise ValueError(f"gate_channels must be even (tanh and sigmoid halves), but got {gate_channels}")
+        if kernel_size < 2:
+            raise ValueError(f"kernel_size must be >= 2, but got {kernel_size}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), but got {dropout}")
+        if num_speakers < 0:
+            raise ValueError(f"num_speakers must be >= 0, but got {num_speakers}")
+        self.layers, self.stacks, self.kernel_size = layers, stacks, kernel_size
+        self.first = nn.Conv1d(in_channels, residual_channels, 1)
+        global_channels = speaker_channels if num_speakers else 0
+        self.speaker_embedding = nn.Embedding(num_speakers, speaker_channels) if num_speakers else None
+        per_stack = layers // stacks
+        self.blocks = nn.ModuleList(
+            _ResidualBlock(residual_channels, gate_channels, skip_channels, kernel_size, 2 ** (i % per_stack),
+                           cond_channels, global_channels, dropout)
+            for i in range(layers)
+        )
+        self.upsampler = ConditionUpsampler(cond_channels, upsample_scales, upsample_mode) if cond_channels else None
+        self.head1 = nn.Conv1d(skip_channels, skip_channels, 1)
+        self.head2 = nn.Conv1d(skip_channels, out_channels, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.layers, self.stacks, self.kernel_size)
+
+    @property
+    def hop_length(self) -> int | None:
+        return self.upsampler.factor if self.upsampler is not None else None
+
+    def upsample(self, mel: torch.Tensor | None, num_samples: int) -> torch.Tensor | None:
+        """mel (B, n_mels, T_frames) -> (B, n_mels, num_samples); needs T_frames * hop >= num_samples."""
+        if self.upsampler is None or mel is None:
+            if self.upsampler is not None:
+                raise ValueError("this WaveNet is locally conditioned: pass mel frames")
+            return None
+        c = self.upsampler(mel)
+        if c.shape[-1] < num_samples:
+            raise ValueError(f"{mel.shape[-1]} mel frames x hop {self.hop_length} cover {c.shape[-1]} samples, "
+                             f"fewer than the {num_samples} asked for")
+        return c[..., :num_samples]
+
+    def _speaker(self, speakers: torch.Tensor | None) -> torch.Tensor | None:
+        if self.speaker_embedding is None:
+            return None
+        if speakers is None:
+            raise ValueError("this WaveNet is globally conditioned (num_speakers > 0): pass speaker ids")
+        return self.speaker_embedding(speakers).unsqueeze(-1)  # (B, C_glob, 1)
+
+    def forward(self, x: torch.Tensor, mel: torch.Tensor | None = None, speakers: torch.Tensor | None = None,
+                c: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, in_channels, T): features of the shifted waveform; mel (B, n_mels, T_frames); speakers (B,).
+
+        ``c`` (B, n_mels, T) passes already upsampled conditioning instead of ``mel``. -> (B, out_channels, T).
+        """
+        if c is None:
+            c = self.upsample(mel, x.shape[-1])
+        g = self._speaker(speakers)
+        h = self.first(x)  # (B, R, T)
+        skips = 0.0
+        for block in self.blocks:
+            h, s = block(h, c, g)
+            skips = skips + s
+        skips = skips * math.sqrt(1.0 / len(self.blocks))
+        return self.head2(F.relu(self.head1(F.relu(skips))))  # (B, out_channels, T)
+
+    # --- generation -----------------------------------------------------------------------------------------
+    def _prepare(self, dist: OutputDistribution, batch: int, num_samples: int, mel: torch.Tensor | None,
+                 speakers: torch.Tensor | None, generators: Generators) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        like = next(self.parameters())
+        if dist.out_channels != self.head2.out_channels or dist.in_channels != self.first.in_channels:
+            raise ValueError(f"the distribution needs {dist.in_channels} input and {dist.out_channels} output channels, "
+                             f"the net has {self.first.in_channels} and {self.head2.out_channels}")
+        c = self.upsample(mel, num_samples)  # (B, n_mels, T): the whole utterance's conditioning, computed once
+        g = self._speaker(speakers)
+        noise = dist.draw_noise(batch, num_samples, generators, like)  # (B, K, T), drawn up front
+        x0 = dist.input_features(like.new_zeros(batch, 1))  # silence before the first sample: (B, in_channels, 1)
+        return c, g, noise, x0
+
+    @torch.no_grad()
+    def generate(self, dist: OutputDistribution, num_samples: int, mel: torch.Tensor | None = None,
+                 speakers: torch.Tensor | None = None, batch_size: int | None = None, generators: Generators = None,
+                 progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Fast generation (Paine et al.): each layer keeps a queue of its past inputs, so a sample costs one step
+        of every layer. Returns (B, num_samples) in [-1, 1]. ``batch_size`` is needed only without mel/speakers.
+
+        ``generators``: one ``torch.Generator`` for the batch, or one per utterance (then an utterance's samples do
+        not depend on the rest of the batch). ``progress(n)`` is called every 1000 samples.
+        """
+        batch = _batch_size(mel, speakers, batch_size)
+        c, g, noise, x = self._prepare(dist, batch, num_samples, mel, speakers, generators)
+        x = x[..., 0]  # (B, in_channels)
+        blocks = list(self.blocks)
+        queues = [_Queue(batch, b.conv.in_channels, b.padding, x) for b in blocks]
+        # Per-step weights laid out once. Everything additive that does not depend on the past goes into one
+        # matmul per step for all layers: the conv biases, the local conditioning, the (constant) speaker term.
+        conv_wt = [b.conv.weight.flatten(1).t() for b in blocks]  # (R * k, G): rows match taps (B, R, k).flatten(1)
+        step_bias = torch.cat([b.conv.bias for b in blocks])  # (L * G,)
+        if g is not None:
+            step_bias = step_bias + torch.cat([b.gcond(g)[..., 0] for b in blocks], dim=1)  # (B, L * G)
+        cond_w = torch.cat([b.cond.weight[..., 0] for b in blocks]) if c is not None else None  # (L * G, C_cond)
+        # the skip and residual 1x1 convs read the same gated activations: one matmul, then split
+        skip_channels = blocks[0].skip.out_channels
+        out_w = [(torch.cat([b.skip.weight[..., 0], b.out.weight[..., 0]]), torch.cat([b.skip.bias, b.out.bias]))
+                 for b in blocks]
+        first_w, first_b = _as_linear(self.first)
+        h1_w, h2_w = _as_linear(self.head1), _as_linear(self.head2)
+        scale_skip, sqrt_half = math.sqrt(1.0 / len(blocks)), math.sqrt(0.5)
+        out = x.new_empty(batch, num_samples)
+        for t in range(num_samples):
+            h = F.linear(x, first_w, first_b)  # (B, R)
+            pre = F.linear(c[..., t], cond_w, step_bias) if c is not None else step_bias.expand(batch, -1)
+            pre = pre.chunk(len(blocks), dim=1)  # L x (B, G)
+            skips = None
+            for i, block in enumerate(blocks):
+                taps = queues[i].taps(h, block.dilation, block.kernel_size)  # (B, R, k)
+                a, b = torch.addmm(pre[i], taps.flatten(1), conv_wt[i]).chunk(2, dim=1)  # (B, G/2) each
+                z = F.linear(torch.tanh(a) * torch.sigmoid(b), *out_w[i])  # (B, S + R)
+                skips = z[:, :skip_channels] if skips is None else skips + z[:, :skip_channels]
+                h = (z[:, skip_channels:] + h) * sqrt_half
+            y_hat = F.linear(F.relu(F.linear(F.relu(skips * scale_skip), *h1_w)), *h2_w)  # (B, out_channels)
+            sample = dist.sample(y_hat.unsqueeze(-1), noise[..., t : t + 1])  # (B, 1)
+            out[:, t] = sample[:, 0]
+            x = dist.input_features(sample)[..., 0]
+            if progress is not None and (t + 1) % 1000 == 0:
+                progress(1000)
+        return out
+
+    @torch.no_grad()
+    def generate_naive(self, dist: OutputDistribution, num_samples: int, mel: torch.Tensor | None = None,
+                       speakers: torch.Tensor | None = None, batch_size: int | None = None,
+                       generators: Generators = None) -> torch.Tensor:
+        """Reference generation: for every sample, re-run the full net over the last receptive field of inputs
+        (all an output depends on, so it equals re-running over the whole prefix). Same noise as ``generate``."""
+        batch = _batch_size(mel, speakers, batch_size)
+        c, _, noise, x0 = self._prepare(dist, batch, num_samples, mel, speakers, generators)
+        rf = self.receptive_field
+        inputs = x0  # (B, in_channels, t + 1): the features of silence, x_0, ..., x_{t-1}
+        out = x0.new_empty(batch, num_samples)
+        for t in range(num_samples):
+            lo = max(0, t + 1 - rf)
+            window = inputs[..., lo:]
+            c_win = c[..., lo : t + 1] if c is not None else None
+            y_hat = self(window, speakers=speakers, c=c_win)[..., -1:]  # (B, out_channels, 1)
+            sample = dist.sample(y_hat, noise[..., t : t + 1])  # (B, 1)
+            out[:, t] = sample[:, 0]
+            inputs = torch.cat([inputs, dist.input_features(sample)], dim=-1)
+        return out
+
+
+def _batch_size(mel: torch.Tensor | None, speakers: torch.Tensor | None, batch_size: int | None) -> int:
+    if mel is not None:
+        return mel.shape[0]
+    if speakers is not None:
+        return speakers.shape[0]
+    if batch_size is None:
+        raise ValueError("pass batch_size when generating without mel or speakers")
+    return batch_size
