@@ -13,6 +13,7 @@ EXPERIMENT_MODULES = (
     "zoo.models.wgan",
     "zoo.models.pix2pix",
     "zoo.models.wavenet",
+    "zoo.models.tacotron",
 )
 
 # ``python -m zoo reproduce NAME``: NAME -> (module with ``main(argv)``, one-line description)
