@@ -268,11 +268,6 @@ def _cli_fit(config: Path, tmp_path: Path, *trainer_args: str) -> None:
     ])
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
-def test_config_fast_dev_run_through_cli(config: Path, tmp_path: Path):
-    _cli_fit(config, tmp_path, "--trainer.fast_dev_run", "2")
-
-
 # Drawing 64-image grids with matplotlib costs seconds per model on a shared CPU: the VAE's runs by default,
 # the others are marked slow (media_sample of every model is checked above without drawing).
 @pytest.mark.parametrize("config", [
