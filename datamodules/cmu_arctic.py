@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from datamodules.base import Source, download_or_explain, missing_data_message
-from datamodules.speech import FeatureStore, ParallelDataset, SpeechDataModule, Utterance, UtteranceDataset
+from datamodules.speech import ParallelDataset, SpeechDataModule, Utterance, UtteranceDataset
 from zoo.audio import AudioConfig
 from zoo.download import CMU_ARCTIC_SPEAKERS, DATASETS, download_and_extract
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
@@ -88,10 +88,12 @@ class CMUArcticDataModule(SpeechDataModule):
         embedded_size: int = 100,
         seed: int = 1234,
         progress: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__(source=source, root=root, download=download, audio=audio, characters=characters,
                          load_linear=load_linear, load_wav=load_wav, batch_size=batch_size, num_workers=num_workers,
-                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress)
+                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress,
+                         cache_dir=cache_dir)
         if mode not in ("parallel", "single"):
             raise ValueError(f"mode must be 'parallel' or 'single', but got {mode!r}")
         for name, spk in (("source_speaker", source_speaker), ("target_speaker", target_speaker)):
@@ -148,7 +150,7 @@ class CMUArcticDataModule(SpeechDataModule):
     def prepare_data(self) -> None:
         self._ensure_corpus()
         for spk, utterances in self._read().items():
-            FeatureStore(speaker_dir(self.folder, spk), self.audio).build(utterances, self.kinds, self.progress)
+            self.feature_store(speaker_dir(self.folder, spk)).build(utterances, self.kinds, self.progress)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -156,7 +158,7 @@ class CMUArcticDataModule(SpeechDataModule):
         by_speaker = self._read()
         stores = {}
         for spk in self.speakers:
-            stores[spk] = FeatureStore(speaker_dir(self.folder, spk), self.audio)
+            stores[spk] = self.feature_store(speaker_dir(self.folder, spk))
             stores[spk].load(self.kinds)
         if self.mode == "single":
             utterances = by_speaker[self.target_speaker]

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from datamodules.base import Source, download_or_explain, missing_data_message
-from datamodules.speech import FeatureStore, SpeechDataModule, Utterance, UtteranceDataset
+from datamodules.speech import SpeechDataModule, Utterance, UtteranceDataset
 from zoo.audio import AudioConfig
 from zoo.download import DATASETS, download_and_extract
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
@@ -65,7 +65,8 @@ class LJSpeechDataModule(SpeechDataModule):
     ``source: embedded`` generates ``<root>/embedded/LJSpeech-1.1`` with eSpeak NG (``embedded_size``
     utterances, seconds) and reads it through the same parser. Splits: a seeded permutation of the sorted
     utterance ids gives ``test_size`` and ``val_size`` utterances (each capped at 10% of the corpus), the rest
-    trains. Features are cached under ``<corpus>/.zoo_features/<AudioConfig key>/``.
+    trains. Features are cached under ``<corpus>/.zoo_features/<AudioConfig key>/``, or under ``cache_dir`` when
+    set (for a corpus on read-only or shared storage).
     """
 
     def __init__(
@@ -85,10 +86,12 @@ class LJSpeechDataModule(SpeechDataModule):
         embedded_size: int = 200,
         seed: int = 1234,
         progress: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__(source=source, root=root, download=download, audio=audio, characters=characters,
                          load_linear=load_linear, load_wav=load_wav, batch_size=batch_size, num_workers=num_workers,
-                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress)
+                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress,
+                         cache_dir=cache_dir)
         if embedded_size < 10:
             raise ValueError(f"embedded_size must be >= 10, but got {embedded_size}")
         self.embedded_size = embedded_size
@@ -120,13 +123,13 @@ class LJSpeechDataModule(SpeechDataModule):
 
     def prepare_data(self) -> None:
         self._ensure_corpus()
-        FeatureStore(self.folder, self.audio).build(read_ljspeech_metadata(self.folder), self.kinds, self.progress)
+        self.feature_store(self.folder).build(read_ljspeech_metadata(self.folder), self.kinds, self.progress)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         utterances = read_ljspeech_metadata(self.folder)
-        store = FeatureStore(self.folder, self.audio)
+        store = self.feature_store(self.folder)
         store.load(self.kinds)
         parts = self._split([u.id for u in utterances])
         for split, ids in parts.items():

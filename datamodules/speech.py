@@ -51,14 +51,21 @@ def _fingerprint(utterances: Sequence[Utterance]) -> str:
 class FeatureStore:
     """Features of a corpus computed once per ``AudioConfig`` and stored beside the data, then memory-mapped.
 
-    Layout: ``<corpus>/.zoo_features/<AudioConfig.cache_key()>/<kind>.bin`` (all utterances concatenated along
+    Layout: ``<corpus>/.zoo_features/<AudioConfig.cache_key()>/<kind>.bin`` (or ``<cache_root>/<corpus name>-<path
+    hash>/<key>/`` when a cache root is given, for corpora on read-only or shared storage) (all utterances concatenated along
     time) and ``<kind>.json`` (per-utterance offset and length, the fingerprint of the wav files, and the files
     that could not be read). A changed AudioConfig gets another folder; changed wav files rebuild the kind.
     """
 
-    def __init__(self, corpus_dir: str | Path, audio: AudioConfig) -> None:
+    def __init__(self, corpus_dir: str | Path, audio: AudioConfig, cache_root: str | Path | None = None) -> None:
         self.audio = audio
-        self.dir = Path(corpus_dir) / ".zoo_features" / audio.cache_key()
+        corpus_dir = Path(corpus_dir)
+        if cache_root is None:
+            base = corpus_dir / ".zoo_features"
+        else:  # a corpus on read-only or shared storage: one folder per corpus path under the given root
+            tag = hashlib.sha256(str(corpus_dir.resolve()).encode()).hexdigest()[:8]
+            base = Path(cache_root) / f"{corpus_dir.name}-{tag}"
+        self.dir = base / audio.cache_key()
         self._index: dict[str, dict[str, Any]] = {}
         self._data: dict[str, np.ndarray] = {}
 
@@ -254,7 +261,8 @@ class SpeechDataModule(ZooDataModule):
 
     def __init__(self, *, source: Source, root: str, download: bool, audio: AudioConfig, characters: str,
                  load_linear: bool, load_wav: bool, batch_size: int, num_workers: int, val_size: int,
-                 test_size: int, max_frames: int | None, seed: int, progress: bool) -> None:
+                 test_size: int, max_frames: int | None, seed: int, progress: bool,
+                 cache_dir: str | None = None) -> None:
         super().__init__(source=source, root=root, download=download, batch_size=batch_size,
                          num_workers=num_workers, seed=seed)
         if not isinstance(audio, AudioConfig):
@@ -267,6 +275,11 @@ class SpeechDataModule(ZooDataModule):
         self.val_size, self.test_size = val_size, test_size
         self.max_frames = max_frames
         self.progress = progress
+        self.cache_dir = cache_dir
+
+    def feature_store(self, corpus_dir: Path) -> FeatureStore:
+        """The feature cache of one corpus folder (beside it, or under ``cache_dir`` when set)."""
+        return FeatureStore(corpus_dir, self.audio, self.cache_dir)
 
     @property
     def vocab_size(self) -> int:

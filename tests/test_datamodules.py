@@ -248,3 +248,11 @@ def test_embedded_speech_corpora_load_through_the_same_parsers(tmp_path):
     pair = arctic.datasets["train"][0]
     # the two embedded voices read the same prompt at different speaking rates
     assert pair["src_mel"].shape[0] != pair["tgt_mel"].shape[0]
+
+
+def test_feature_cache_can_live_outside_a_read_only_corpus(lj_root, tmp_path):
+    cache = tmp_path / "cache"
+    dm = lj(lj_root, cache_dir=str(cache))
+    assert not (dm.folder / ".zoo_features").exists()
+    assert list(cache.glob("LJSpeech-1.1-*/*/mel.bin"))
+    assert len(dm.datasets["train"]) == 10
