@@ -1,5 +1,6 @@
 """Callbacks shared by every experiment: media logging on rank zero."""
 
+from callbacks.resume import RNGStateCallback
 from callbacks.media import AttentionPlotCallback, AudioSampleCallback, ImageGridCallback, MediaCallback, SpectrogramPlotCallback
 
-__all__ = ["AttentionPlotCallback", "AudioSampleCallback", "ImageGridCallback", "MediaCallback", "SpectrogramPlotCallback"]
+__all__ = ["AttentionPlotCallback", "AudioSampleCallback", "ImageGridCallback", "MediaCallback", "RNGStateCallback", "SpectrogramPlotCallback"]

@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.sampling import BucketBatchSampler, ShardSampler
+from datamodules.sampling import BucketBatchSampler, ResumableDataLoader, ShardSampler
 from zoo.download import DownloadError
 from zoo.errors import DatasetNotFoundError
 
@@ -96,14 +96,22 @@ class ZooDataModule(L.LightningDataModule):
             num_replicas=world,
             rank=rank,
         )
-        return DataLoader(
+        return ResumableDataLoader(
             dataset,
             batch_sampler=sampler,
+            consumed=self._consumed_batches if stage == "train" else None,
             collate_fn=self.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=False,
         )
+
+    def _consumed_batches(self) -> int:
+        """Batches of the current epoch whose training step has run (saved with a mid-epoch checkpoint)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True, drop_last=False)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -57,6 +58,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.bucket_batches = bucket_batches
         self.epoch = 0
+        self.skip_next = 0  # batches of the next iteration already trained on before a resume
 
     @property
     def sampler(self) -> BucketBatchSampler:
@@ -102,7 +104,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             if not batches:
                 return iter(())
             batches = (batches * math.ceil(total / len(batches)))[:total]
-        return iter(batches[self.rank : total : self.num_replicas])
+        mine = batches[self.rank : total : self.num_replicas]
+        skip, self.skip_next = self.skip_next, 0
+        return iter(mine[skip:])
 
     def __len__(self) -> int:
         n_batches = self.num_items // self.batch_size if self.drop_last else math.ceil(self.num_items / self.batch_size)
@@ -122,3 +126,26 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(range(self.rank, self.num_items, self.num_replicas))
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a ``BucketBatchSampler`` whose position inside an epoch goes into checkpoints.
+
+    Lightning saves ``state_dict()`` of stateful training loaders with the loop state and calls
+    ``load_state_dict()`` before it creates the iterator of a resumed run, so a run stopped mid-epoch continues
+    with exactly the batches it had not trained on yet. ``consumed`` reads how many batches of the current
+    epoch the training step has processed (the loader itself runs ahead: Lightning prefetches a batch).
+    """
+
+    def __init__(self, *args: Any, consumed: Callable[[], int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.batch_sampler, BucketBatchSampler):
+            raise ValueError("ResumableDataLoader needs a BucketBatchSampler as its batch_sampler")
+        self._consumed = consumed
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.batch_sampler.epoch, "consumed": self._consumed() if self._consumed else 0}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batch_sampler.set_epoch(int(state["epoch"]))
+        self.batch_sampler.skip_next = int(state["consumed"])

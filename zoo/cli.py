@@ -15,6 +15,7 @@ import sys
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from callbacks.resume import RNGStateCallback
 from zoo.errors import ZooError
 from zoo.logging import configure_wandb_mode, git_commit
 from zoo.registry import REPRODUCTIONS, import_experiments
@@ -72,6 +73,8 @@ def main(args: list[str] | None = None) -> None:
             parser_kwargs={"parser_mode": "omegaconf", "default_env": False},
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
+            # every run's checkpoints carry the RNG states, so `fit --ckpt_path` resumes exactly
+            trainer_defaults={"callbacks": [RNGStateCallback()]},
         )
     except ZooError as err:
         # Errors the user can fix (missing data, bad checkpoint) are one clear line, not a deep traceback.
