@@ -19,6 +19,7 @@ EXPERIMENT_MODULES = (
 # ``python -m zoo reproduce NAME``: NAME -> (module with ``main(argv)``, one-line description)
 REPRODUCTIONS = {
     "mnist-generative": ("zoo.reproduce_mnist", "VAE, VAE-GAN, EBGAN-VAE, WAE-MMD/GAN, WGAN, WGAN-GP on MNIST: one table"),
+    "postnet": ("zoo.reproduce_postnet", "pix2pix spectrogram post-net: L1 and global-variance ratio, input vs output"),
 }
 
 
