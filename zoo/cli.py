@@ -16,6 +16,7 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from callbacks.resume import RNGStateCallback
+from zoo.checkpoints import check_checkpoint_matches
 from zoo.errors import ZooError
 from zoo.logging import configure_wandb_mode, git_commit
 from zoo.registry import REPRODUCTIONS, import_experiments
@@ -37,7 +38,20 @@ class ZooCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         configure_wandb_mode()
 
+    def _check_ckpt(self) -> None:
+        check_checkpoint_matches(self.config[self.subcommand].get("ckpt_path"), self.model)
+
+    def before_validate(self) -> None:
+        self._check_ckpt()
+
+    def before_test(self) -> None:
+        self._check_ckpt()
+
+    def before_predict(self) -> None:
+        self._check_ckpt()
+
     def before_fit(self) -> None:
+        self._check_ckpt()
         # Every run records the code it ran from, next to its config (W&B's config panel, hparams.yaml, ...).
         commit = git_commit()
         for logger in self.trainer.loggers:
