@@ -14,11 +14,13 @@ EXPERIMENT_MODULES = (
     "zoo.models.pix2pix",
     "zoo.models.wavenet",
     "zoo.models.tacotron",
+    "zoo.models.vc",
 )
 
 # ``python -m zoo reproduce NAME``: NAME -> (module with ``main(argv)``, one-line description)
 REPRODUCTIONS = {
     "mnist-generative": ("zoo.reproduce_mnist", "VAE, VAE-GAN, EBGAN-VAE, WAE-MMD/GAN, WGAN, WGAN-GP on MNIST: one table"),
+    "attention-distillation": ("zoo.reproduce_vc", "seq2seq voice conversion: student with vs without attention distillation"),
     "postnet": ("zoo.reproduce_postnet", "pix2pix spectrogram post-net: L1 and global-variance ratio, input vs output"),
 }
 

@@ -1,0 +1,246 @@
+"""Voice conversion with attention distillation: the pyramid encoder, the distillation loss, MCD, the experiment
+(frozen teacher, init_from) and the reproduce chain on its tiny preset."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from datamodules.batches import ParallelBatch, SpeechBatch
+from zoo.audio import AudioConfig
+from zoo.errors import CheckpointError
+from zoo.losses.distillation import attention_distillation_loss
+from zoo.metrics.mcd import dct_cepstrum, dtw_path, mel_cepstral_distortion, normalized_mel_to_log_amplitude
+from zoo.models.vc import VoiceConversion, distill_weight_at, load_net_weights
+from zoo.nn.vc import PyramidalBLSTMEncoder, Seq2SeqVC, pyramid_lengths
+
+N_MELS = 6
+AUDIO = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=N_MELS, fmax=4000.0)
+TINY = {"encoder_hidden": 4, "encoder_pyramid_layers": 2, "prenet_sizes": (8, 8), "attention_rnn_dim": 8,
+        "decoder_rnn_dims": (8,), "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3}
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+# --- attention distillation loss --------------------------------------------------------------------------------
+
+
+def test_attention_ce_hand_computed_and_ignores_padding():
+    # utterance 0: 2 decoder steps over 3 encoder steps; utterance 1: 1 decoder step over 2 encoder steps
+    teacher = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+                            [[0.5, 0.5, 0.7], [0.0, 0.0, 1.0]]])  # padded cells of utterance 1 hold junk
+    student = torch.tensor([[[0.5, 0.25, 0.25], [0.25, 0.5, 0.25]],
+                            [[0.25, 0.75, 0.0], [1.0, 0.0, 0.0]]], requires_grad=True)
+    dec, enc = torch.tensor([2, 1]), torch.tensor([3, 2])
+    loss = attention_distillation_loss(teacher, student, dec, enc, eps=1e-12)
+    # -log 0.5 twice, then -(0.5 log 0.25 + 0.5 log 0.75); averaged over the 3 valid decoder steps
+    expected = (2 * math.log(2.0) - 0.5 * math.log(0.25) - 0.5 * math.log(0.75)) / 3
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    assert student.grad[1, 1].abs().sum() == 0 and student.grad[1, 0, 2] == 0  # padded cells get no gradient
+    # changing what sits in padded cells changes nothing
+    teacher2, student2 = teacher.clone(), student.detach().clone()
+    teacher2[1, 1] = torch.tensor([0.3, 0.3, 0.4])
+    student2[1, 0, 2] = 0.9
+    assert attention_distillation_loss(teacher2, student2, dec, enc, eps=1e-12).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_attention_ce_is_minimal_when_student_equals_teacher_and_checks_shapes():
+    p = torch.softmax(torch.randn(2, 4, 5), dim=-1)
+    lengths_dec, lengths_enc = torch.tensor([4, 4]), torch.tensor([5, 5])
+    entropy = attention_distillation_loss(p, p, lengths_dec, lengths_enc)
+    other = attention_distillation_loss(p, torch.softmax(torch.randn(2, 4, 5), dim=-1), lengths_dec, lengths_enc)
+    assert entropy < other
+    with pytest.raises(ValueError, match="same shape"):
+        attention_distillation_loss(p, p[:, :3], lengths_dec, lengths_enc)
+
+
+def test_distill_weight_schedules():
+    assert distill_weight_at(2.0, "constant", None, 7.5) == 2.0
+    assert distill_weight_at(2.0, "step", 3, 2.9) == 2.0 and distill_weight_at(2.0, "step", 3, 3.0) == 0.0
+    assert distill_weight_at(2.0, "linear", 4, 1.0) == pytest.approx(1.5) and distill_weight_at(2.0, "linear", 4, 5) == 0
+
+
+# --- pyramid encoder --------------------------------------------------------------------------------------------
+
+
+def test_pyramid_lengths_round_odd_lengths_up():
+    assert pyramid_lengths(torch.tensor([7, 5, 4, 1]), 1).tolist() == [4, 3, 2, 1]
+    assert pyramid_lengths(torch.tensor([7, 5, 4, 1]), 2).tolist() == [2, 2, 1, 1]
+    assert pyramid_lengths(torch.tensor([9]), 3).tolist() == [2]
+
+
+def test_pyramid_encoder_odd_lengths_masks_and_padding_invariance():
+    enc = PyramidalBLSTMEncoder(N_MELS, hidden=4, n_pyramid_layers=2).eval()
+    lengths = torch.tensor([7, 5, 1])
+    x = torch.randn(3, 7, N_MELS)
+    x = x.masked_fill(torch.arange(7)[None, :, None] >= lengths[:, None, None], 0.0)
+    out, out_lengths = enc(x, lengths)
+    assert out.shape == (3, 2, 8) and enc.downsampling == 4
+    assert out_lengths.tolist() == [2, 2, 1]
+    assert out[2, 1].abs().sum() == 0  # past the (downsampled) length: zeros
+    assert out[2, 0].abs().sum() > 0
+    # padding does not leak: an utterance encoded alone equals it inside the padded batch
+    alone, alone_lengths = enc(x[1:2, :5], lengths[1:2])
+    assert alone_lengths.tolist() == [2]
+    torch.testing.assert_close(alone[0], out[1, :2])
+    out.sum().backward()
+    with pytest.raises(ValueError, match="lengths must lie"):
+        enc(x, torch.tensor([8, 5, 1]))
+
+
+def test_seq2seq_vc_shapes_and_inference():
+    net = Seq2SeqVC(N_MELS, reduction_factor=2, postnet_channels=4, postnet_n_convs=2, **TINY)
+    src, tgt = torch.rand(2, 11, N_MELS), torch.rand(2, 9, N_MELS)
+    out = net(src, torch.tensor([11, 6]), tgt, torch.tensor([9, 5]))
+    assert out.mel.shape == out.mel_postnet.shape == (2, 9, N_MELS)
+    assert out.alignments.shape == (2, 5, 3) and out.memory_lengths.tolist() == [3, 2]
+    assert out.alignments[1, :, 2].abs().sum() == 0  # padded encoder step gets no attention
+    (out.mel_postnet.sum() + out.stop_logits.sum()).backward()
+    inf = net.eval().infer(src, torch.tensor([11, 6]), max_frames=8)
+    assert inf.mel.shape[1] <= 8 and inf.lengths.shape == (2,)
+
+
+# --- MCD --------------------------------------------------------------------------------------------------------
+
+
+def test_dct_is_orthonormal_dct2():
+    x = torch.randn(4, 5, dtype=torch.float64)
+    n = torch.arange(5, dtype=torch.float64)
+    c1 = (x * torch.cos(math.pi / 5 * (n + 0.5))).sum(-1) * math.sqrt(2 / 5)
+    torch.testing.assert_close(dct_cepstrum(x)[:, 1], c1)
+    torch.testing.assert_close(dct_cepstrum(x).norm(dim=-1), x.norm(dim=-1))
+
+
+def test_dtw_path_hand_computed():
+    cost = np.array([[0.0, 5.0, 5.0], [0.0, 5.0, 5.0], [5.0, 0.0, 5.0], [5.0, 5.0, 0.0]])
+    assert dtw_path(cost) == [(0, 0), (1, 0), (2, 1), (3, 2)]
+
+
+def test_mcd_hand_computed_c0_excluded_and_time_warped():
+    basis_c1 = dct_cepstrum(torch.eye(N_MELS, dtype=torch.float64))[:, 1]  # the log-mel whose cepstrum is e1
+    a = torch.zeros(1, N_MELS, dtype=torch.float64)
+    b = 0.5 * basis_c1.unsqueeze(0)  # c1 = 0.5, every other cepstrum 0
+    assert mel_cepstral_distortion(a, b) == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.5)
+    assert mel_cepstral_distortion(b + 3.0, b) == pytest.approx(0.0, abs=1e-9)  # a level offset is c0 only
+    assert mel_cepstral_distortion(b.repeat(3, 1), b) == pytest.approx(0.0, abs=1e-9)  # slower but same: DTW
+    mel = torch.tensor([[0.0, 1.0]])
+    log_amp = normalized_mel_to_log_amplitude(mel, AUDIO)
+    assert log_amp.tolist()[0] == pytest.approx([(AUDIO.min_db + AUDIO.ref_db) * math.log(10) / 20,
+                                                 AUDIO.ref_db * math.log(10) / 20])
+
+
+# --- the experiment ---------------------------------------------------------------------------------------------
+
+
+def _batch(b: int = 2) -> ParallelBatch:
+    return ParallelBatch(ids=[f"u{i}" for i in range(b)], src_mel=torch.rand(b, 11, N_MELS),
+                         src_lengths=torch.tensor([11, 7][:b]), tgt_mel=torch.rand(b, 9, N_MELS),
+                         tgt_lengths=torch.tensor([9, 6][:b]), text=torch.ones(b, 3, dtype=torch.long),
+                         text_lengths=torch.tensor([3, 3][:b]))
+
+
+def _save(model: VoiceConversion, path: Path) -> Path:
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    return path
+
+
+def test_teacher_is_frozen_in_eval_and_outside_the_student(tmp_path: Path):
+    teacher_ckpt = _save(VoiceConversion(AUDIO, **{**TINY, "encoder_hidden": 8}), tmp_path / "teacher.ckpt")
+    student = VoiceConversion(AUDIO, **TINY, teacher_checkpoint=str(teacher_ckpt), distill_weight=1.0)
+    student.setup("fit")
+    teacher = student.teacher
+    assert teacher is not None and not teacher.training
+    assert not any(k.startswith("_teacher") or "teacher" in k for k in student.state_dict())
+    assert {id(p) for p in student.parameters()}.isdisjoint(id(p) for p in teacher.parameters())
+    student.train()  # Lightning's train() on the student must not reach the teacher
+    assert not teacher.training
+    batch = _batch()
+    out = student.net(batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths)
+    losses = student._losses(out, batch, "train")
+    assert "attention_ce" in losses and losses["attention_ce"] > 0
+    losses["loss"].backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(not p.requires_grad for p in teacher.parameters())
+    assert student.net.encoder.bottom.rnn.weight_ih_l0.grad is not None
+    assert not teacher.training
+    # the optimiser sees the student only
+    opt = student.configure_optimizers()
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in student.parameters())
+
+
+def test_missing_or_mismatched_teacher_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ValueError, match="needs a teacher"):
+        VoiceConversion(AUDIO, **TINY, distill_weight=1.0)
+    student = VoiceConversion(AUDIO, **TINY, teacher_checkpoint=str(tmp_path / "nope.ckpt"), distill_weight=1.0)
+    with pytest.raises(CheckpointError, match="nope.ckpt"):
+        student.setup("fit")
+    other_r = _save(VoiceConversion(AUDIO, **TINY, reduction_factor=3), tmp_path / "r3.ckpt")
+    student = VoiceConversion(AUDIO, **TINY, teacher_checkpoint=str(other_r), distill_weight=1.0)
+    with pytest.raises(CheckpointError, match="reduction factor 3"):
+        student.setup("fit")
+
+
+def test_init_from_loads_weights_and_mismatch_names_file_and_keys(tmp_path: Path):
+    source = VoiceConversion(AUDIO, **TINY)
+    ckpt = _save(source, tmp_path / "pretrain.ckpt")
+    model = VoiceConversion(AUDIO, **TINY, init_from=str(ckpt))
+    model.setup("fit")
+    for (k, a), b in zip(source.net.state_dict().items(), model.net.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    bigger = VoiceConversion(AUDIO, **{**TINY, "encoder_hidden": 6}, init_from=str(ckpt))
+    with pytest.raises(CheckpointError, match=r"pretrain\.ckpt does not match.*different shapes.*encoder\.bottom\.rnn\.\w+: checkpoint \(\d+(, \d+)?,?\) vs model"):
+        bigger.setup("fit")
+    with_postnet = VoiceConversion(AUDIO, **TINY, postnet_channels=4, postnet_n_convs=2)
+    with pytest.raises(CheckpointError, match="missing from the checkpoint.*postnet"):
+        load_net_weights(with_postnet.net, ckpt)
+
+
+def test_autoencoder_batches_and_validation_figures():
+    model = VoiceConversion(AUDIO, **TINY, mcd_max_utterances=1, max_decoder_frames=12)
+    mel = torch.rand(2, 9, N_MELS)
+    speech = SpeechBatch(ids=["a", "b"], text=torch.ones(2, 3, dtype=torch.long), text_lengths=torch.tensor([3, 3]),
+                         mel=mel, mel_lengths=torch.tensor([9, 5]))
+    out = model.net(mel, speech.mel_lengths, mel, speech.mel_lengths)
+    assert set(model._losses(out, speech, "train")) == {"mel", "stop", "loss"}
+    mcd, ratio = model.conversion_figures(mel, speech.mel_lengths, mel, speech.mel_lengths)
+    assert mcd > 0 and 0 < ratio <= 2.0 + 1e-6
+    sample = model.media_sample(_batch())
+    assert sample.alignments.shape == (2, 5, 3)
+
+
+def test_predict_writes_wav_and_alignment(tmp_path: Path):
+    model = VoiceConversion(AUDIO, **TINY, max_decoder_frames=10, predict_dir=str(tmp_path)).eval()
+    results = model.predict_step(_batch(), 0)
+    assert [r["id"] for r in results] == ["u0", "u1"]
+    assert (tmp_path / "u0.wav").is_file() and (tmp_path / "u1.png").is_file()
+
+
+# --- the reproduction, end to end -------------------------------------------------------------------------------
+
+
+def test_reproduce_chain_tiny_preset(tmp_path: Path):
+    from zoo.cli import main
+
+    out = tmp_path / "report"
+    main(["reproduce", "attention-distillation", "--preset", "tiny", "--out", str(out), "--data-root",
+          str(tmp_path / "data"), "--no-wandb"])
+    report = json.loads((out / "report.json").read_text())
+    for name in ("distilled", "baseline"):
+        figures = report["students"][name]
+        for key in ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mcd_db"):
+            assert 0.0 <= figures[key] < 100.0, (name, key)
+        assert figures["probe_steps"], "no alignment probe inside epoch 0"
+    assert report["students"]["distilled"]["steps"] == report["students"]["baseline"]["steps"]
+    assert (out / "alignments.png").is_file() and (out / "diagonality_vs_step.png").is_file()
+    assert "| distilled |" in (out / "report.md").read_text()
+    distilled_args = (out / "distilled" / "overrides.yaml").read_text()
+    assert "teacher_checkpoint" in distilled_args and "distill_weight: 1.0" in distilled_args

@@ -1,0 +1,398 @@
+"""Sequence-to-sequence voice conversion with attention distillation: one LightningModule for the teacher (autoencoder
+pretraining, then fine-tuning on parallel pairs) and the student (from scratch, optionally distilled).
+
+The student adds ``lambda * CE(p_teacher, p_student)`` (``zoo.losses.distillation``) to its loss, where the frozen
+teacher runs teacher-forced on the same batch. The teacher is not a submodule: it is kept out of ``parameters()``,
+the optimiser, DDP wrapping, ``train()``/``eval()`` switching and the checkpoint, and only follows the device.
+
+Batches: ``ParallelBatch`` (source mel -> target mel) or ``SpeechBatch`` (autoencoder: the mel is both).
+Validation logs teacher-forced ``focus_rate``/``diagonality`` and, from free-running conversions, ``mcd_db`` and
+``duration_ratio``; inside epoch 0 the alignment figures are also logged every ``probe_every_n_steps`` optimiser steps
+on a fixed validation batch (``probe/*``), so "diagonal by the end of the first epoch" can be watched happening.
+
+Prediction writes ``<id>.wav`` (Griffin-Lim) and ``<id>.png`` (alignment) per source utterance of the predict loader
+(the test split) into ``<trainer.default_root_dir>/predictions/`` or ``predict_dir``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
+from torch import Tensor
+
+from datamodules.batches import ParallelBatch, SpeechBatch
+from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
+from zoo.checkpoints import load_weights_only, report_state_dict_mismatch
+from zoo.errors import CheckpointError
+from zoo.losses.distillation import attention_distillation_loss
+from zoo.losses.tacotron import masked_spectrogram_loss, stop_token_loss
+from zoo.media import MediaSample
+from zoo.metrics.alignment import diagonality, focus_rate
+from zoo.metrics.mcd import mel_cepstral_distortion, normalized_mel_to_log_amplitude
+from zoo.nn.tacotron_blocks import guided_attention_loss
+from zoo.nn.vc import Seq2SeqVC, VCOutput
+
+DistillSchedule = Literal["constant", "step", "linear"]
+
+# constructor arguments that define the network (a teacher checkpoint's hyper-parameters rebuild its net from these)
+NET_ARGS = (
+    "encoder_hidden", "encoder_pyramid_layers", "encoder_dropout", "reduction_factor", "prenet_sizes", "prenet_dropout",
+    "attention_rnn_dim", "decoder_rnn_dims", "attention_kind", "attention_dim", "attention_filters",
+    "attention_kernel_size", "attention_dropout", "decoder_dropout", "postnet_channels", "postnet_kernel_size",
+    "postnet_n_convs", "postnet_dropout",
+)
+
+
+def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | None, epoch: float) -> float:
+    """lambda at a (fractional) epoch: ``constant``; ``step`` (lambda until ``epochs``, then 0); ``linear`` (from lambda
+    to 0 over ``epochs``)."""
+    if schedule == "constant" or epochs is None:
+        return weight
+    if schedule == "step":
+        return weight if epoch < epochs else 0.0
+    return weight * max(0.0, 1.0 - epoch / epochs)
+
+
+def _read_checkpoint(path: str | Path, what: str) -> dict[str, Any]:
+    try:
+        return load_weights_only(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{what}: {err}") from err
+
+
+def load_net_weights(net: torch.nn.Module, path: str | Path, what: str = "init_from", prefix: str = "net.") -> None:
+    """Load the ``prefix``-ed weights of a Lightning checkpoint into ``net`` (weights only, strict), or raise
+    ``CheckpointError`` naming the file and every missing, unexpected or mis-shaped tensor."""
+    state = {k[len(prefix):]: v for k, v in _read_checkpoint(path, what)["state_dict"].items() if k.startswith(prefix)}
+    try:
+        report_state_dict_mismatch(path, state, net.state_dict())
+    except CheckpointError as err:
+        raise CheckpointError(f"{what}: {err}") from err
+    net.load_state_dict(state)
+
+
+def load_teacher(path: str | Path) -> Seq2SeqVC:
+    """The frozen teacher of a VoiceConversion checkpoint: its net rebuilt from the checkpoint's hyper-parameters,
+    in eval mode, without gradients."""
+    ckpt = _read_checkpoint(path, "teacher")
+    hp = ckpt.get("hyper_parameters", {})
+    missing = [k for k in (*NET_ARGS, "audio") if k not in hp]
+    if missing:
+        raise CheckpointError(f"teacher checkpoint {path} is not a VoiceConversion checkpoint (hyper-parameters lack {missing})")
+    audio = hp["audio"]  # an AudioConfig, or its fields when LightningCLI recorded the parsed config
+    n_mels = audio.n_mels if isinstance(audio, AudioConfig) else audio["n_mels"]
+    teacher = Seq2SeqVC(n_mels, **{k: hp[k] for k in NET_ARGS})
+    load_net_weights(teacher, path, "teacher")
+    return teacher.eval().requires_grad_(False)
+
+
+def load_model(path: str | Path) -> VoiceConversion:
+    """A trained VoiceConversion (student or teacher) from its checkpoint, weights only, in eval mode."""
+    ckpt = _read_checkpoint(path, "model")
+    accepted = inspect.signature(VoiceConversion.__init__).parameters
+    # LightningCLI records bookkeeping entries (_class_path, ...) beside the constructor arguments
+    hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if k in accepted}
+    if isinstance(hp.get("audio"), dict):
+        hp["audio"] = AudioConfig(**hp["audio"])
+    model = VoiceConversion(**hp)
+    load_net_weights(model.net, path, "model")
+    return model.eval()
+
+
+def _decoder_steps(frames: Tensor, r: int) -> Tensor:
+    return torch.div(frames + r - 1, r, rounding_mode="floor")  # (B,) ceil(T / r)
+
+
+def _pair(batch: ParallelBatch | SpeechBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(source, source lengths, target, target lengths); a SpeechBatch is its own target (autoencoder)."""
+    if isinstance(batch, ParallelBatch):
+        return batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths
+    if batch.mel is None:
+        raise ValueError("voice conversion needs mel spectrograms in the batch (SpeechBatch.mel is None)")
+    return batch.mel, batch.mel_lengths, batch.mel, batch.mel_lengths
+
+
+class VoiceConversion(L.LightningModule):
+    """Seq2seq VC (pyramidal BiLSTM encoder, Tacotron 2 decoder) with optional attention distillation."""
+
+    def __init__(
+        self,
+        audio: AudioConfig = AudioConfig(),
+        encoder_hidden: int = 256,
+        encoder_pyramid_layers: int = 2,
+        encoder_dropout: float = 0.0,
+        reduction_factor: int = 2,
+        prenet_sizes: Sequence[int] = (256, 256),
+        prenet_dropout: float = 0.5,
+        attention_rnn_dim: int = 512,
+        decoder_rnn_dims: Sequence[int] = (512,),
+        attention_kind: str = "location",
+        attention_dim: int = 128,
+        attention_filters: int | None = 32,
+        attention_kernel_size: int | None = 31,
+        attention_dropout: float = 0.1,
+        decoder_dropout: float = 0.1,
+        postnet_channels: int = 0,
+        postnet_kernel_size: int = 5,
+        postnet_n_convs: int = 5,
+        postnet_dropout: float = 0.5,
+        mel_loss: Literal["l1", "mse"] = "l1",
+        stop_weight: float = 1.0,
+        stop_pos_weight: float = 1.0,
+        guided_attention_weight: float = 0.0,
+        guided_attention_sigma: float = 0.2,
+        teacher_checkpoint: str | None = None,
+        distill_weight: float = 0.0,
+        distill_schedule: DistillSchedule = "constant",
+        distill_epochs: int | None = None,
+        init_from: str | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-6,
+        probe_every_n_steps: int = 0,
+        mcd_max_utterances: int = 16,
+        max_decoder_frames: int = 1000,
+        stop_threshold: float = 0.5,
+        predict_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(audio, AudioConfig):
+            raise ValueError(f"audio must be an AudioConfig, but got {type(audio).__name__}")
+        for name, value in (("lr", lr),):
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, but got {value}")
+        for name, value in (("weight_decay", weight_decay), ("stop_weight", stop_weight),
+                            ("guided_attention_weight", guided_attention_weight), ("distill_weight", distill_weight),
+                            ("probe_every_n_steps", probe_every_n_steps), ("mcd_max_utterances", mcd_max_utterances)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, but got {value}")
+        if mel_loss not in ("l1", "mse"):
+            raise ValueError(f"mel_loss must be 'l1' or 'mse', but got {mel_loss!r}")
+        if distill_schedule not in ("constant", "step", "linear"):
+            raise ValueError(f"distill_schedule must be constant, step or linear, but got {distill_schedule!r}")
+        if distill_schedule != "constant" and (distill_epochs is None or distill_epochs < 1):
+            raise ValueError(f"distill_schedule {distill_schedule!r} needs distill_epochs >= 1, but got {distill_epochs}")
+        if distill_weight > 0 and teacher_checkpoint is None:
+            raise ValueError("distill_weight > 0 needs a teacher: set teacher_checkpoint to the fine-tuned teacher's "
+                             "checkpoint (or distill_weight 0 for the no-distillation baseline)")
+        if max_decoder_frames < 1:
+            raise ValueError(f"max_decoder_frames must be >= 1, but got {max_decoder_frames}")
+        if not 0.0 < stop_threshold < 1.0:
+            raise ValueError(f"stop_threshold must be in (0, 1), but got {stop_threshold}")
+        self.save_hyperparameters()
+        self.audio = audio
+        self.reduction_factor = reduction_factor
+        self.net = Seq2SeqVC(audio.n_mels, **{k: getattr(self.hparams, k) for k in NET_ARGS})
+        self._teacher: Seq2SeqVC | None = None  # set in setup("fit"); a plain attribute, see the module docstring
+        self._probe_batch: Any = None
+        self._initialised = False
+
+    # --- teacher and initial weights -----------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_teacher":  # never register the teacher as a submodule
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
+    @property
+    def teacher(self) -> Seq2SeqVC | None:
+        return self._teacher
+
+    def setup(self, stage: str) -> None:
+        # at fit time only (a checkpoint restored afterwards overrides init_from): a student reloaded for predict needs
+        # neither the teacher nor the initial weights
+        if stage != "fit" or self._initialised:
+            return
+        hp = self.hparams
+        if hp.init_from is not None:
+            load_net_weights(self.net, hp.init_from)
+        if hp.distill_weight > 0:
+            teacher = load_teacher(hp.teacher_checkpoint)
+            if teacher.reduction_factor != self.reduction_factor or (
+                teacher.encoder.downsampling != self.net.encoder.downsampling
+            ):
+                raise CheckpointError(
+                    f"teacher checkpoint {hp.teacher_checkpoint} has reduction factor {teacher.reduction_factor} and "
+                    f"encoder downsampling {teacher.encoder.downsampling}, the student {self.reduction_factor} and "
+                    f"{self.net.encoder.downsampling}: their alignments must have the same shape"
+                )
+            self._teacher = teacher
+        self._initialised = True
+
+    def _teacher_alignments(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> Tensor:
+        teacher = self._teacher
+        assert teacher is not None
+        if next(teacher.parameters()).device != src.device:
+            teacher.to(src.device)
+        teacher.eval()  # stays in eval even if someone called .train() on it
+        with torch.no_grad():
+            return teacher(src, src_lengths, tgt, tgt_lengths).alignments  # (B, N, T_enc)
+
+    def distill_weight(self) -> float:
+        hp = self.hparams
+        batches = self.trainer.num_training_batches if self._trainer is not None else float("inf")
+        epoch = self.global_step / batches if 0 < batches < float("inf") else float(self.current_epoch)
+        return distill_weight_at(hp.distill_weight, hp.distill_schedule, hp.distill_epochs, epoch)
+
+    # --- losses and steps ----------------------------------------------------------------------------------------
+    def _losses(self, out: VCOutput, batch: Any, stage: str) -> dict[str, Tensor]:
+        hp = self.hparams
+        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        losses = {"mel": masked_spectrogram_loss(out.mel, tgt, tgt_lengths, hp.mel_loss)}
+        if self.net.postnet is not None:
+            losses["mel_postnet"] = masked_spectrogram_loss(out.mel_postnet, tgt, tgt_lengths, hp.mel_loss)
+        total = sum(losses.values())
+        losses["stop"] = stop_token_loss(out.stop_logits, tgt_lengths, hp.stop_pos_weight)
+        total = total + hp.stop_weight * losses["stop"]
+        dec_steps = _decoder_steps(tgt_lengths, self.reduction_factor)
+        if hp.guided_attention_weight > 0:
+            losses["guided_attention"] = guided_attention_loss(out.alignments, dec_steps, out.memory_lengths,
+                                                               hp.guided_attention_sigma)
+            total = total + hp.guided_attention_weight * losses["guided_attention"]
+        if self._teacher is not None and stage == "train":
+            weight = self.distill_weight()
+            p_teacher = self._teacher_alignments(src, src_lengths, tgt, tgt_lengths)
+            losses["attention_ce"] = attention_distillation_loss(p_teacher, out.alignments, dec_steps, out.memory_lengths)
+            losses["distill_weight"] = torch.tensor(weight)
+            total = total + weight * losses["attention_ce"]
+        losses["loss"] = total
+        return losses
+
+    def _alignment_figures(self, out: VCOutput, tgt_lengths: Tensor) -> dict[str, Tensor]:
+        dec_steps = _decoder_steps(tgt_lengths, self.reduction_factor)
+        return {"focus_rate": focus_rate(out.alignments, dec_steps, out.memory_lengths),
+                "diagonality": diagonality(out.alignments, dec_steps, out.memory_lengths)}
+
+    def _common_step(self, batch: Any, stage: str) -> Tensor:
+        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        out = self.net(src, src_lengths, tgt, tgt_lengths)
+        losses = self._losses(out, batch, stage)
+        logs = {f"{stage}/{k}": v for k, v in losses.items()}
+        if stage != "train":
+            logs.update({f"{stage}/{k}": v for k, v in self._alignment_figures(out, tgt_lengths).items()})
+        on_epoch = stage != "train"
+        self.log_dict(logs, on_step=not on_epoch, on_epoch=on_epoch, sync_dist=on_epoch, prog_bar=stage != "test",
+                      batch_size=src.shape[0])
+        return losses["loss"]
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._common_step(batch, "val")
+        self._conversion_figures(batch, batch_idx, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._common_step(batch, "test")
+        self._conversion_figures(batch, batch_idx, "test")
+
+    def _conversion_figures(self, batch: Any, batch_idx: int, stage: str) -> None:
+        """MCD and duration ratio of free-running conversions of the first ``mcd_max_utterances`` of the loader."""
+        budget = self.hparams.mcd_max_utterances
+        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        start = batch_idx * src.shape[0]  # the loaders are in order and all but the last batch are full
+        n = min(src.shape[0], budget - start)
+        if n <= 0:
+            return
+        mcd, ratio = self.conversion_figures(src[:n], src_lengths[:n], tgt[:n], tgt_lengths[:n])
+        self.log_dict({f"{stage}/mcd_db": mcd, f"{stage}/duration_ratio": ratio}, on_epoch=True, sync_dist=True,
+                      batch_size=n)
+
+    @torch.no_grad()
+    def conversion_figures(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean MCD (dB) and predicted/target duration of free-running conversions; the max-length guard is twice
+        the longest target (a conversion that never stops scores a duration ratio near 2)."""
+        max_frames = min(self.hparams.max_decoder_frames, 2 * int(tgt_lengths.max()))
+        out = self.net.infer(src, src_lengths, max_frames, self.hparams.stop_threshold)
+        mcds, ratios = [], []
+        for i in range(src.shape[0]):
+            n, m = int(out.lengths[i]), int(tgt_lengths[i])
+            pred = normalized_mel_to_log_amplitude(out.mel_postnet[i, :n], self.audio)
+            ref = normalized_mel_to_log_amplitude(tgt[i, :m], self.audio)
+            mcds.append(mel_cepstral_distortion(pred, ref))
+            ratios.append(n / m)
+        return torch.tensor(sum(mcds) / len(mcds)), torch.tensor(sum(ratios) / len(ratios))
+
+    # --- alignment probes inside epoch 0 -------------------------------------------------------------------------
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        every = self.hparams.probe_every_n_steps
+        if every <= 0 or self.current_epoch > 0 or self.global_step % every != 0:
+            return
+        # straight to the loggers: self.log's step metrics are only written every log_every_n_steps
+        figures = {f"probe/{k}": float(v) for k, v in self.probe_alignment().items()}
+        for logger in self.loggers:
+            logger.log_metrics(figures, step=self.global_step)
+
+    @torch.no_grad()
+    def probe_alignment(self) -> dict[str, Tensor]:
+        """Teacher-forced focus rate and diagonality on a fixed validation batch (the whole split, up to 64 items)."""
+        if self._probe_batch is None:
+            self._probe_batch = self.trainer.datamodule.media_batch(64, "val")
+        batch = move_data_to_device(self._probe_batch, self.device)
+        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net(src, src_lengths, tgt, tgt_lengths)
+        self.net.train(was_training)
+        return self._alignment_figures(out, tgt_lengths)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        return torch.optim.Adam(self.net.parameters(), lr=hp.lr, eps=1e-6, weight_decay=hp.weight_decay)
+
+    # --- media and prediction ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def media_sample(self, batch: Any) -> MediaSample:
+        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        out = self.net(src, src_lengths, tgt, tgt_lengths)
+        return MediaSample(
+            ids=list(batch.ids), alignments=out.alignments,
+            decoder_lengths=_decoder_steps(tgt_lengths, self.reduction_factor), encoder_lengths=out.memory_lengths,
+            mel_input=src, mel_pred=out.mel_postnet.clamp(0.0, 1.0), mel_target=tgt, mel_lengths=tgt_lengths,
+            audio_config=self.audio,
+        )
+
+    def predict_dir(self) -> Path:
+        if self.hparams.predict_dir is not None:
+            return Path(self.hparams.predict_dir)
+        return Path(self.trainer.default_root_dir if self._trainer is not None else ".") / "predictions"
+
+    def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, Any]]:
+        """Source mel -> free-running converted mel -> Griffin-Lim wav, with the alignment image beside each wav."""
+        from callbacks.media import _matplotlib
+
+        src, src_lengths, _, _ = _pair(batch)
+        out = self.net.infer(src, src_lengths, self.hparams.max_decoder_frames, self.hparams.stop_threshold)
+        front = AudioFrontEnd(self.audio)
+        folder = self.predict_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        plt = _matplotlib()
+        min_frames = self.audio.n_fft // self.audio.hop_length + 1
+        results = []
+        for i, utt_id in enumerate(batch.ids):
+            n = int(out.lengths[i])
+            spec = out.mel_postnet[i, :n].clamp(0.0, 1.0).float().cpu()
+            if n < min_frames:  # an early stop can leave fewer frames than one FFT window spans
+                spec = torch.cat([spec, spec.new_zeros(min_frames - n, spec.shape[1])])
+            save_wav(folder / f"{utt_id}.wav", front.mel_to_wav(spec.T), self.audio.sample_rate)
+            steps = math.ceil(n / self.reduction_factor)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.imshow(out.alignments[i, :steps, : int(out.memory_lengths[i])].float().cpu().numpy().T, aspect="auto",
+                      origin="lower", interpolation="none")
+            ax.set_xlabel("decoder step")
+            ax.set_ylabel("encoder step")
+            ax.set_title(f"{utt_id}: {n} frames{'' if bool(out.stopped[i]) else ' (max-length guard)'}")
+            fig.tight_layout()
+            fig.savefig(folder / f"{utt_id}.png", dpi=80)
+            plt.close(fig)
+            results.append({"id": utt_id, "frames": n, "wav": str(folder / f"{utt_id}.wav")})
+        return results
+
+
+__all__ = ["VoiceConversion", "distill_weight_at", "load_model", "load_net_weights", "load_teacher"]

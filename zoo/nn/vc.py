@@ -1,0 +1,186 @@
+"""Sequence-to-sequence voice conversion: a Listen-Attend-Spell pyramidal BiLSTM encoder (Chan et al. 2016) over
+the source speaker's mel frames, and the Tacotron 2 attention decoder (``zoo.nn.tacotron.TacotronDecoder``)
+producing the target speaker's frames, with an optional post-net.
+
+Conventions as in ``zoo.nn.tacotron_blocks``: batch-first, time-major (B, T, C); ``lengths`` are (B,) valid frames.
+No Lightning here: the experiment lives in ``zoo.models.vc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from zoo.nn.tacotron import TacotronDecoder
+from zoo.nn.tacotron_blocks import Postnet, lengths_to_mask
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, but got {value}")
+
+
+def pyramid_lengths(lengths: Tensor, n_layers: int) -> Tensor:
+    """Valid steps after ``n_layers`` pyramid halvings: ceil(length / 2) per layer (an odd last frame is paired
+    with a zero pad frame rather than dropped)."""
+    for _ in range(n_layers):
+        lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
+    return lengths
+
+
+class _BLSTM(nn.Module):
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:  # (B, T, in_dim) -> (B, T, 2H), zeros on padding
+        # packed, so the backward direction starts at each utterance's true end
+        packed = pack_padded_sequence(x, lengths.detach().cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+
+class PyramidalBLSTMEncoder(nn.Module):
+    """Listener of Listen, Attend and Spell (Chan et al. 2016): a BiLSTM over the input frames, then
+    ``n_pyramid_layers`` BiLSTMs each over pairs of consecutive outputs of the layer below concatenated,
+    so every pyramid layer halves time (factor 2 ** n_pyramid_layers in all)."""
+
+    def __init__(self, in_dim: int = 80, hidden: int = 256, n_pyramid_layers: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        _check_positive("in_dim", in_dim)
+        _check_positive("hidden", hidden)
+        if n_pyramid_layers < 0:
+            raise ValueError(f"n_pyramid_layers must be >= 0, but got {n_pyramid_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), but got {dropout}")
+        self.n_pyramid_layers = n_pyramid_layers
+        self.out_dim = 2 * hidden
+        self.dropout = nn.Dropout(dropout)
+        self.bottom = _BLSTM(in_dim, hidden)
+        self.pyramid = nn.ModuleList(_BLSTM(4 * hidden, hidden) for _ in range(n_pyramid_layers))
+
+    @property
+    def downsampling(self) -> int:
+        return 2**self.n_pyramid_layers
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, in_dim), (B,) -> (B, ceil(T / 2^L), 2H) encodings, zero past each length, and their lengths (B,)."""
+        if lengths.shape != (x.shape[0],):
+            raise ValueError(f"lengths must have shape ({x.shape[0]},), but got {tuple(lengths.shape)}")
+        if int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
+            raise ValueError(f"lengths must lie in [1, {x.shape[1]}], but got {lengths.tolist()}")
+        lengths = lengths.to(x.device)
+        h = self.bottom(x, lengths)  # (B, T, 2H)
+        for layer in self.pyramid:
+            if h.shape[1] % 2:
+                h = torch.cat([h, h.new_zeros(h.shape[0], 1, h.shape[2])], dim=1)  # the pad frame is 0, as padding is
+            batch, time, width = h.shape
+            h = self.dropout(h).reshape(batch, time // 2, 2 * width)  # (B, T/2, 4H): frames 2t and 2t+1 side by side
+            lengths = pyramid_lengths(lengths, 1)
+            h = layer(h, lengths)  # (B, T/2, 2H)
+        return h, lengths
+
+
+class VCOutput(NamedTuple):
+    """Teacher-forced conversion.
+
+    mel: (B, T_tgt, n_mels) decoder frames; mel_postnet: (B, T_tgt, n_mels) after the post-net residual (the same
+    tensor when there is no post-net); stop_logits: (B, T_tgt); alignments: (B, ceil(T_tgt / r), T_enc);
+    memory_lengths: (B,) valid encoder steps (T_enc = ceil(T_src / 2^L)).
+    """
+
+    mel: Tensor
+    mel_postnet: Tensor
+    stop_logits: Tensor
+    alignments: Tensor
+    memory_lengths: Tensor
+
+
+class VCInferenceOutput(NamedTuple):
+    """Free-running conversion: fields as ``VCOutput`` plus lengths (B,) frames and stopped (B,) bool (False where
+    the max-length guard ended the utterance)."""
+
+    mel: Tensor
+    mel_postnet: Tensor
+    stop_logits: Tensor
+    alignments: Tensor
+    memory_lengths: Tensor
+    lengths: Tensor
+    stopped: Tensor
+
+
+class Seq2SeqVC(nn.Module):
+    """Attention seq2seq voice conversion (as in Zhang et al. 2019, "Sequence-to-sequence acoustic modeling for
+    voice conversion"): pyramidal BiLSTM encoder over source mels -> Tacotron 2 decoder -> optional post-net."""
+
+    def __init__(
+        self,
+        n_mels: int = 80,
+        encoder_hidden: int = 256,
+        encoder_pyramid_layers: int = 2,
+        encoder_dropout: float = 0.0,
+        reduction_factor: int = 2,
+        prenet_sizes: Sequence[int] = (256, 256),
+        prenet_dropout: float = 0.5,
+        attention_rnn_dim: int = 512,
+        decoder_rnn_dims: Sequence[int] = (512,),
+        attention_kind: str = "location",
+        attention_dim: int = 128,
+        attention_filters: int | None = None,
+        attention_kernel_size: int | None = None,
+        attention_dropout: float = 0.1,
+        decoder_dropout: float = 0.1,
+        postnet_channels: int = 0,
+        postnet_kernel_size: int = 5,
+        postnet_n_convs: int = 5,
+        postnet_dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if postnet_channels < 0:
+            raise ValueError(f"postnet_channels must be >= 0 (0: no post-net), but got {postnet_channels}")
+        self.n_mels = n_mels
+        self.encoder = PyramidalBLSTMEncoder(n_mels, encoder_hidden, encoder_pyramid_layers, encoder_dropout)
+        self.decoder = TacotronDecoder(
+            self.encoder.out_dim, n_mels, reduction_factor, prenet_sizes, prenet_dropout, "lstm", attention_rnn_dim,
+            decoder_rnn_dims, False, attention_kind, attention_dim, attention_filters, attention_kernel_size,
+            attention_dropout=attention_dropout, decoder_dropout=decoder_dropout,
+        )
+        self.postnet = (
+            Postnet(n_mels, postnet_channels, postnet_kernel_size, postnet_n_convs, postnet_dropout)
+            if postnet_channels > 0 else None
+        )
+
+    @property
+    def reduction_factor(self) -> int:
+        return self.decoder.reduction_factor
+
+    def _postnet(self, mel: Tensor, lengths: Tensor | None) -> Tensor:
+        if self.postnet is None:
+            return mel
+        return mel + self.postnet(mel, lengths)  # (B, T, n_mels)
+
+    def forward(
+        self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor, teacher_forcing_ratio: float = 1.0
+    ) -> VCOutput:
+        """Teacher-forced on tgt (B, T_tgt, n_mels) from src (B, T_src, n_mels)."""
+        memory, memory_lengths = self.encoder(src, src_lengths)  # (B, T_enc, 2H), (B,)
+        out = self.decoder(memory, memory_lengths, tgt, teacher_forcing_ratio)
+        mel_post = self._postnet(out.mel, tgt_lengths)
+        return VCOutput(out.mel, mel_post, out.stop_logits, out.alignments, memory_lengths)
+
+    @torch.no_grad()
+    def infer(
+        self, src: Tensor, src_lengths: Tensor, max_frames: int = 1000, stop_threshold: float = 0.5
+    ) -> VCInferenceOutput:
+        memory, memory_lengths = self.encoder(src, src_lengths)
+        out = self.decoder.infer(memory, memory_lengths, max_frames, stop_threshold)
+        valid = lengths_to_mask(out.lengths, out.mel.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        mel_post = self._postnet(out.mel, out.lengths).masked_fill(~valid, 0.0)
+        return VCInferenceOutput(out.mel, mel_post, out.stop_logits, out.alignments, memory_lengths, out.lengths,
+                                 out.stopped)
+
+
+__all__ = ["PyramidalBLSTMEncoder", "Seq2SeqVC", "VCInferenceOutput", "VCOutput", "pyramid_lengths"]

@@ -1,0 +1,349 @@
+"""``reproduce attention-distillation``: voice conversion with attention distillation, the whole chain in one go.
+
+1. teacher pretraining (``configs/vc_teacher_pretrain.yaml``): the large model as an autoencoder on LJSpeech-layout
+   speech (the embedded eSpeak corpus in every preset but ``paper``);
+2. teacher fine-tuning (``configs/vc_teacher.yaml``) on CMU ARCTIC pairs bdl -> slt, initialised from 1;
+3. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
+4. the same student without it (``distill_weight 0``): same seed, data, sizes and steps.
+
+Every stage runs through the zoo CLI from its config plus an override file written beside its results
+(``OUT/<stage>/overrides.yaml``, the exact settings). ``OUT/report.md`` and ``OUT/report.json`` hold the figures:
+for each student the validation focus rate and diagonality (teacher-forced) at the end of epoch 0 and at the end,
+the MCD (dB) and duration ratio of free-running conversions, the diagonality every few steps inside epoch 0, and
+plots of the students' alignments.
+
+    python -m zoo reproduce attention-distillation --preset demo --out OUT            # embedded corpora, CPU
+    python -m zoo reproduce attention-distillation --preset demo --out OUT --arctic-root ../shared/data/cmu_arctic
+    python -m zoo reproduce attention-distillation --preset paper --out OUT           # real data, GPU, blog sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
+CONFIGS = {"teacher_pretrain": "vc_teacher_pretrain.yaml", "teacher": "vc_teacher.yaml",
+           "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
+
+_AUDIO_8K = {"sample_rate": 8000, "n_fft": 512, "win_length": 512, "hop_length": 320, "n_mels": 40, "fmax": 4000.0}
+_SMALL_ATTENTION = {"attention_dim": 64, "attention_filters": 8, "attention_kernel_size": 15}
+
+# A preset: the AudioConfig, corpus sizes, the teacher's and the student's sizes, and each stage's budget.
+PRESETS: dict[str, dict[str, Any]] = {
+    # seconds: the test suite runs the whole chain with this one
+    "tiny": {
+        "audio": {**_AUDIO_8K, "n_mels": 16},
+        "lj_size": 20, "arctic_size": 10, "batch_size": 4, "lj_max_frames": None, "distill_weight": 1.0,
+        "teacher": {"encoder_hidden": 16, "attention_rnn_dim": 16, "decoder_rnn_dims": [16], "prenet_sizes": [8, 8],
+                    "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3, "postnet_channels": 0},
+        "student": {"encoder_hidden": 8, "attention_rnn_dim": 8, "decoder_rnn_dims": [8], "prenet_sizes": [8, 8],
+                    "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3, "postnet_channels": 0},
+        "common": {"reduction_factor": 2, "mcd_max_utterances": 2, "probe_every_n_steps": 1},
+        "pretrain": {"max_steps": 2, "limit_train_batches": 2}, "finetune": {"max_steps": 2, "limit_train_batches": 2},
+        "students": {"max_epochs": 2, "limit_train_batches": 2},
+    },
+    # <= 15 minutes on a 2-core CPU (docs/results/attention-distillation/)
+    "demo": {
+        "audio": _AUDIO_8K,
+        "lj_size": 200, "arctic_size": 800, "batch_size": 8, "lj_max_frames": 150, "distill_weight": 5.0,
+        "teacher": {"encoder_hidden": 64, "attention_rnn_dim": 128, "decoder_rnn_dims": [128], "prenet_sizes": [64, 64],
+                    **_SMALL_ATTENTION, "postnet_channels": 0, "mcd_max_utterances": 8, "lr": 0.003,
+                    "guided_attention_weight": 5.0},
+        "student": {"encoder_hidden": 32, "attention_rnn_dim": 64, "decoder_rnn_dims": [64], "prenet_sizes": [64, 64],
+                    **_SMALL_ATTENTION, "postnet_channels": 0, "lr": 0.003},
+        "common": {"reduction_factor": 4, "mcd_max_utterances": 16, "probe_every_n_steps": 5},
+        "pretrain": {"max_steps": 60, "limit_val_batches": 1}, "finetune": {"max_steps": 120, "limit_val_batches": 2},
+        "students": {"max_epochs": 2},
+    },
+    # the blog-scale sizes (teacher 600 / student 300 hidden units) on the real datasets, for a GPU machine
+    "paper": {
+        "audio": {}, "lj_size": None, "arctic_size": None, "batch_size": 32, "lj_max_frames": 1000, "distill_weight": 1.0,
+        "teacher": {"encoder_hidden": 300, "attention_rnn_dim": 600, "decoder_rnn_dims": [600],
+                    "prenet_sizes": [256, 256], "postnet_channels": 256},
+        "student": {"encoder_hidden": 150, "attention_rnn_dim": 300, "decoder_rnn_dims": [300],
+                    "prenet_sizes": [128, 128], "postnet_channels": 128},
+        "common": {"reduction_factor": 2, "mcd_max_utterances": 32, "probe_every_n_steps": 5},
+        "pretrain": {"max_epochs": 50}, "finetune": {"max_epochs": 100},
+        "students": {"max_epochs": 30},
+    },
+}
+
+
+def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic_root: str | None,
+                     teacher_ckpt: Path | None, pretrain_ckpt: Path | None, wandb: bool) -> dict:
+    """The override config of one stage (merged over its configs/*.yaml by the CLI)."""
+    run_dir = out / stage
+    loggers: list[dict] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                            "init_args": {"save_dir": str(run_dir), "name": "csv", "version": ""}}]
+    if wandb:
+        loggers.append({"class_path": "lightning.pytorch.loggers.WandbLogger",
+                        "init_args": {"project": "zoo", "name": f"attention-distillation-{stage}", "save_dir": str(run_dir)}})
+    budget = {"pretrain": preset["pretrain"], "teacher": preset["finetune"]}.get(
+        "pretrain" if stage == "teacher_pretrain" else stage, preset["students"])
+    trainer = {"logger": loggers, "default_root_dir": str(run_dir), "enable_progress_bar": False,
+               "num_sanity_val_steps": 0, "log_every_n_steps": 5, "max_epochs": budget.get("max_epochs", 1000),
+               "max_steps": budget.get("max_steps", -1), "max_time": None,
+               "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                              "init_args": {"dirpath": str(run_dir / "checkpoints"), "save_top_k": -1,
+                                            "every_n_epochs": 1, "save_last": True,
+                                            "filename": "{epoch}-{step}"}}]}
+    for key in ("limit_train_batches", "limit_val_batches"):
+        if key in budget:
+            trainer[key] = budget[key]
+    real = preset["lj_size"] is None
+    audio = dict(preset["audio"])
+    data: dict[str, Any] = {"batch_size": preset["batch_size"], "progress": False}
+    if audio:
+        data["audio"] = audio
+    model: dict[str, Any] = {**preset["common"]}
+    if stage == "teacher_pretrain":
+        data.update({"max_frames": preset["lj_max_frames"]})
+        data.update({"source": "real", "root": data_root, "download": True} if real else
+                    {"source": "embedded", "root": data_root, "embedded_size": preset["lj_size"]})
+    elif arctic_root is not None:
+        data.update({"source": "real", "root": arctic_root, "download": False})
+    else:
+        data.update({"source": "real", "root": data_root, "download": True} if real else
+                    {"source": "embedded", "root": data_root, "embedded_size": preset["arctic_size"]})
+    if stage in ("teacher_pretrain", "teacher"):
+        model.update(preset["teacher"])
+        model["probe_every_n_steps"] = 0
+        if stage == "teacher":
+            model["init_from"] = str(pretrain_ckpt)
+    else:
+        model.update(preset["student"])
+        model.update({"teacher_checkpoint": str(teacher_ckpt), "distill_weight": preset["distill_weight"]} if stage == "distilled" else
+                     {"teacher_checkpoint": None, "distill_weight": 0.0})
+    return {"trainer": trainer, "model": {"init_args": model}, "data": {"init_args": data}}
+
+
+def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
+    from zoo.cli import main
+
+    run_dir = out / stage
+    run_dir.mkdir(parents=True, exist_ok=True)
+    override_file = run_dir / "overrides.yaml"
+    override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
+    start = time.perf_counter()
+    main(["fit", "--config", str(CONFIG_DIR / CONFIGS[stage]), "--config", str(override_file)])
+    seconds = time.perf_counter() - start
+    if any("WandbLogger" in lg["class_path"] for lg in overrides["trainer"]["logger"]):
+        import wandb
+
+        wandb.finish()  # else the next stage's WandbLogger would reuse this run
+    return run_dir / "checkpoints" / "last.ckpt", seconds
+
+
+def _metrics(run_dir: Path) -> list[dict[str, float]]:
+    rows = []
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+    return rows
+
+
+def _student_figures(run_dir: Path) -> dict[str, Any]:
+    rows = _metrics(run_dir)
+    val = [r for r in rows if "val/diagonality" in r]
+    first, last = val[0], val[-1]
+    probes = [(int(r["step"]), r["probe/diagonality"], r["probe/focus_rate"]) for r in rows if "probe/diagonality" in r]
+    return {
+        "diagonality_epoch0": first["val/diagonality"], "focus_rate_epoch0": first["val/focus_rate"],
+        "mcd_db_epoch0": first.get("val/mcd_db"),
+        "diagonality": last["val/diagonality"], "focus_rate": last["val/focus_rate"], "mcd_db": last.get("val/mcd_db"),
+        "duration_ratio": last.get("val/duration_ratio"), "epochs": int(last["epoch"]) + 1, "steps": int(last["step"]) + 1,
+        "steps_epoch0": int(first["step"]) + 1,
+        "probe_steps": [p[0] for p in probes], "probe_diagonality": [p[1] for p in probes],
+        "probe_focus_rate": [p[2] for p in probes],
+        "val_diagonality_by_epoch": [r["val/diagonality"] for r in val],
+        "val_mcd_db_by_epoch": [r.get("val/mcd_db") for r in val],
+    }
+
+
+def _wandb_ids(run_dir: Path) -> list[str]:
+    return sorted(p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("*run-*") if p.is_dir())
+
+
+@torch.no_grad()
+def _alignment_plots(out: Path, overrides: dict) -> list[str]:
+    """Side-by-side teacher-forced alignments of both students (and the teacher) on the first validation utterance,
+    at the end of epoch 0 and at the end; and diagonality vs step inside epoch 0."""
+    from callbacks.media import _matplotlib
+    from zoo.cli import ZooCLI  # noqa: F401  (imports the DataModules)
+    from zoo.models.vc import load_model, load_teacher
+
+    import datamodules
+    from zoo.audio import AudioConfig
+
+    data_args = copy.deepcopy(overrides["data"]["init_args"])
+    audio = AudioConfig(**data_args.pop("audio", {}))
+    dm = datamodules.CMUArcticDataModule(audio=audio, mode="parallel", **data_args)
+    dm.setup("fit")
+    batch = dm.media_batch(1, "val")
+    src, src_len, tgt, tgt_len = batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths
+    plt = _matplotlib()
+    teacher = load_teacher(out / "teacher" / "checkpoints" / "last.ckpt")
+    t_align = teacher(src, src_len, tgt, tgt_len).alignments[0]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for row, name in enumerate(("distilled", "baseline")):
+        ckpts = out / name / "checkpoints"
+        epoch0 = sorted(ckpts.glob("epoch=0-*.ckpt"))[0]
+        for col, (label, ckpt) in enumerate((("end of epoch 0", epoch0), ("end", ckpts / "last.ckpt"))):
+            model = load_model(ckpt)
+            align = model.net(src, src_len, tgt, tgt_len).alignments[0]
+            axes[row, col].imshow(align.T.numpy(), aspect="auto", origin="lower", interpolation="none")
+            axes[row, col].set_title(f"{name} student, {label}")
+        axes[row, 2].imshow(t_align.T.numpy(), aspect="auto", origin="lower", interpolation="none")
+        axes[row, 2].set_title("teacher (fine-tuned)")
+    for ax in axes.flat:
+        ax.set_xlabel("decoder step")
+        ax.set_ylabel("encoder step")
+    fig.suptitle(f"teacher-forced attention, validation utterance {batch.ids[0]}")
+    fig.tight_layout()
+    fig.savefig(out / "alignments.png", dpi=80)
+    plt.close(fig)
+    return ["alignments.png"]
+
+
+def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
+    from callbacks.media import _matplotlib
+
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, fig_ in students.items():
+        ax.plot(fig_["probe_steps"], fig_["probe_diagonality"], marker=".", label=f"{name} student")
+    ax.axhline(0.6, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("optimiser step (epoch 0)")
+    ax.set_ylabel("validation diagonality (teacher-forced)")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "diagonality_vs_step.png", dpi=80)
+    plt.close(fig)
+    return "diagonality_vs_step.png"
+
+
+def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str | None = None,
+        wandb: bool = True, command: str = "") -> dict:
+    if preset_name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
+    preset = PRESETS[preset_name]
+    if arctic_root is not None:
+        root = Path(arctic_root)
+        # accept both the cmu_arctic folder itself and the folder holding it
+        arctic_root = str(root.parent if root.name == "cmu_arctic" else root)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    ckpts: dict[str, Path] = {}
+    seconds: dict[str, float] = {}
+    overrides: dict[str, dict] = {}
+    for stage in STAGES:
+        overrides[stage] = _stage_overrides(stage, preset, out, data_root, arctic_root, ckpts.get("teacher"),
+                                            ckpts.get("teacher_pretrain"), wandb)
+        ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
+    students = {name: _student_figures(out / name) for name in ("distilled", "baseline")}
+    teacher = _metrics(out / "teacher")
+    teacher_val = [r for r in teacher if "val/diagonality" in r][-1]
+    figures = [*_alignment_plots(out, overrides["distilled"]), _diagonality_plot(out, students)]
+    d, b = students["distilled"], students["baseline"]
+    report = {
+        "preset": preset_name, "command": command,
+        "data": {"pretrain": "LJSpeech (real)" if preset["lj_size"] is None else f"embedded LJSpeech-layout ({preset['lj_size']} utt.)",
+                 "pairs": f"CMU ARCTIC bdl->slt, real, {arctic_root}" if arctic_root else
+                 ("CMU ARCTIC bdl->slt (real)" if preset["arctic_size"] is None else
+                  f"embedded CMU ARCTIC-layout bdl->slt ({preset['arctic_size']} prompts)")},
+        "students": students,
+        "teacher": {"diagonality": teacher_val["val/diagonality"], "focus_rate": teacher_val["val/focus_rate"],
+                    "mcd_db": teacher_val.get("val/mcd_db"), "duration_ratio": teacher_val.get("val/duration_ratio")},
+        "effect": {
+            "diagonality_epoch0_gap": d["diagonality_epoch0"] - b["diagonality_epoch0"],
+            "distilled_diagonal_by_epoch0": d["diagonality_epoch0"] >= 0.6,
+            "gap_at_least_0.25": d["diagonality_epoch0"] - b["diagonality_epoch0"] >= 0.25,
+            "mcd_not_worse": (d["mcd_db"] is not None and b["mcd_db"] is not None and d["mcd_db"] <= b["mcd_db"]),
+        },
+        "train_seconds": seconds, "total_seconds": time.perf_counter() - start,
+        "wandb_run_ids": {stage: _wandb_ids(out / stage) for stage in STAGES} if wandb else {},
+        "figures": figures,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(_markdown(report, preset))
+    return report
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _markdown(report: dict, preset: dict) -> str:
+    s, e = report["students"], report["effect"]
+    cols = ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mcd_db", "duration_ratio",
+            "epochs", "steps_epoch0")
+    lines = [
+        f"# Attention distillation for seq2seq voice conversion ({report['preset']} preset)", "",
+        f"Command: `{report['command']}`", "",
+        f"Data: teacher pretraining on {report['data']['pretrain']}; pairs: {report['data']['pairs']}. "
+        f"Total time {report['total_seconds'] / 60:.1f} min "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in report['train_seconds'].items())}).", "",
+        f"Teacher: {_fmt(preset['teacher'])}; student: {_fmt(preset['student'])}; {_fmt(preset['common'])}.", "",
+        f"Both students: same seed, data, sizes and steps; the distilled one adds {preset['distill_weight']} x CE(teacher "
+        "attention, student attention) to its loss (no guided attention for either; the teacher had it). Figures on the validation split: focus rate and diagonality teacher-forced; MCD (dB, "
+        "DCT cepstra of the log-mel, c0 excluded, DTW-aligned) and duration ratio (predicted / target frames) of "
+        "free-running conversions.", "",
+        "| student | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|",
+    ]
+    for name in ("distilled", "baseline"):
+        lines.append(f"| {name} | " + " | ".join(_fmt(s[name][c]) for c in cols) + " |")
+    t = report["teacher"]
+    lines += [
+        f"| (teacher) | | | {_fmt(t['diagonality'])} | {_fmt(t['focus_rate'])} | {_fmt(t['mcd_db'])} | "
+        f"{_fmt(t['duration_ratio'])} | | |", "",
+        f"Effect: distilled − baseline diagonality at the end of epoch 0 = {e['diagonality_epoch0_gap']:+.3f} "
+        f"(needs ≥ 0.25: {'yes' if e['gap_at_least_0.25'] else 'no'}); distilled ≥ 0.6: "
+        f"{'yes' if e['distilled_diagonal_by_epoch0'] else 'no'}; final MCD not worse: "
+        f"{'yes' if e['mcd_not_worse'] else 'no'}.", "",
+        "Diagonality inside epoch 0 (validation, every few steps):", "",
+        "| step | " + " | ".join(str(x) for x in s["distilled"]["probe_steps"]) + " |",
+        "|---" * (len(s["distilled"]["probe_steps"]) + 1) + "|",
+    ]
+    for name in ("distilled", "baseline"):
+        lines.append(f"| {name} | " + " | ".join(f"{x:.2f}" for x in s[name]["probe_diagonality"]) + " |")
+    lines += ["", "![alignments](alignments.png)", "", "![diagonality vs step](diagonality_vs_step.png)", ""]
+    if report["wandb_run_ids"]:
+        lines += ["W&B runs (offline unless credentials were configured; `wandb sync OUT/<stage>/wandb/offline-run-*`): "
+                  + ", ".join(f"{k} {'/'.join(v) or '—'}" for k, v in report["wandb_run_ids"].items()), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m zoo reproduce attention-distillation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--out", type=Path, required=True, help="report folder (and every stage's run)")
+    parser.add_argument("--data-root", default="data", help="where the embedded corpora (or the real datasets) live")
+    parser.add_argument("--arctic-root", default=None,
+                        help="a real CMU ARCTIC folder (holding cmu_us_bdl_arctic/, cmu_us_slt_arctic/) for the pairs; "
+                             "the teacher still pretrains on the preset's LJSpeech-layout corpus")
+    parser.add_argument("--no-wandb", action="store_true", help="CSV logs only (no offline W&B runs)")
+    args = parser.parse_args(argv)
+    command = "python -m zoo reproduce attention-distillation " + " ".join(argv if argv is not None else [])
+    run(args.preset, args.out, args.data_root, args.arctic_root, wandb=not args.no_wandb, command=command.strip())
+
+
+if __name__ == "__main__":
+    main()
