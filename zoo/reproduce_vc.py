@@ -114,7 +114,9 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
         data.update({"source": "real", "root": data_root, "download": True} if real else
                     {"source": "embedded", "root": data_root, "embedded_size": preset["lj_size"]})
     elif arctic_root is not None:
-        data.update({"source": "real", "root": arctic_root, "download": False})
+        # a real corpus may sit on read-only or shared storage: its feature cache goes under the data root
+        data.update({"source": "real", "root": arctic_root, "download": False,
+                     "cache_dir": str(Path(data_root) / "feature_cache")})
     else:
         data.update({"source": "real", "root": data_root, "download": True} if real else
                     {"source": "embedded", "root": data_root, "embedded_size": preset["arctic_size"]})
