@@ -35,3 +35,17 @@ class MediaSample:
     audio_config: AudioConfig | None = None
     # images in [0, 1], as named grids, e.g. {"samples": (B, 1, 28, 28), "reconstructions": ...}
     images: dict[str, torch.Tensor] | None = None
+
+
+def autoencoder_media(model: torch.nn.Module, images: torch.Tensor, interpolation_steps: int) -> MediaSample:
+    """The image grids of an autoencoding model (``encode``, ``decode``, ``sample``): inputs beside their
+    reconstructions, prior samples, and a latent interpolation between the first and last input."""
+    from zoo.nn.dcgan import interpolate_latents
+
+    z = model.encode(images)  # (B, Z)
+    return MediaSample(images={
+        "inputs": images,
+        "reconstructions": model.decode(z),
+        "samples": model.sample(images.shape[0]),
+        "interpolations": model.decode(interpolate_latents(z[0], z[-1], interpolation_steps)),
+    })

@@ -7,8 +7,8 @@ import torch
 
 from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import Likelihood, gaussian_kl, reconstruction_nll, reparameterize
-from zoo.media import MediaSample
-from zoo.nn.dcgan import ConvDecoder, GaussianEncoder, interpolate_latents
+from zoo.media import MediaSample, autoencoder_media
+from zoo.nn.dcgan import ConvDecoder, GaussianEncoder
 
 
 class VAE(L.LightningModule):
@@ -89,12 +89,4 @@ class VAE(L.LightningModule):
     # --- media --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def media_sample(self, batch: ImageBatch) -> MediaSample:
-        x = batch.images
-        z = self.encode(x)  # (B, Z)
-        ends = (z[0], z[-1])
-        return MediaSample(images={
-            "inputs": x,
-            "reconstructions": self.decode(z),
-            "samples": self.sample(x.shape[0]),
-            "interpolations": self.decode(interpolate_latents(*ends, self.hparams.interpolation_steps)),
-        })
+        return autoencoder_media(self, batch.images, self.hparams.interpolation_steps)

@@ -19,9 +19,9 @@ from zoo.losses.image_generative import (
     reconstruction_nll,
     reparameterize,
 )
-from zoo.media import MediaSample
+from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
-from zoo.nn.dcgan import AutoencoderDiscriminator, ConvDecoder, ConvDiscriminator, GaussianEncoder, interpolate_latents
+from zoo.nn.dcgan import AutoencoderDiscriminator, ConvDecoder, ConvDiscriminator, GaussianEncoder
 
 
 def _check(lr: float, gamma: float, kl_weight: float, interpolation_steps: int) -> None:
@@ -130,14 +130,7 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
 
     @torch.no_grad()
     def media_sample(self, batch: ImageBatch) -> MediaSample:
-        x = batch.images
-        z = self.encode(x)
-        return MediaSample(images={
-            "inputs": x,
-            "reconstructions": self.decode(z),
-            "samples": self.sample(x.shape[0]),
-            "interpolations": self.decode(interpolate_latents(z[0], z[-1], self.hparams.interpolation_steps)),
-        })
+        return autoencoder_media(self, batch.images, self.hparams.interpolation_steps)
 
 
 class VAEGAN(_ThreeNetworkVAEGAN):

@@ -12,9 +12,9 @@ import torch
 
 from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import IMQ_SCALES, gan_bce, mmd_imq, squared_l2
-from zoo.media import MediaSample
+from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
-from zoo.nn.dcgan import ConvDecoder, ConvEncoder, LatentDiscriminator, interpolate_latents
+from zoo.nn.dcgan import ConvDecoder, ConvEncoder, LatentDiscriminator
 
 
 class _WAE(L.LightningModule):
@@ -73,14 +73,7 @@ class _WAE(L.LightningModule):
 
     @torch.no_grad()
     def media_sample(self, batch: ImageBatch) -> MediaSample:
-        x = batch.images
-        z = self.encode(x)
-        return MediaSample(images={
-            "inputs": x,
-            "reconstructions": self.decode(z),
-            "samples": self.sample(x.shape[0]),
-            "interpolations": self.decode(interpolate_latents(z[0], z[-1], self.hparams.interpolation_steps)),
-        })
+        return autoencoder_media(self, batch.images, self.hparams.interpolation_steps)
 
 
 class WAEMMD(_WAE):
