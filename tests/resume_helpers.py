@@ -35,3 +35,23 @@ class KillAtStep(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SaveRankState(Callback):
+    """At the end of training every rank saves its parameters (trainable and frozen), its global step and the
+    names of the parameters DDP reduces: tests/test_ddp.py compares the ranks."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        params = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
+        frozen = {k: v.detach().clone() for k, v in pl_module.named_buffers()}
+        teacher = getattr(pl_module, "_teacher", None)
+        if teacher is not None:  # the distillation teacher lives outside the module tree
+            frozen.update({f"teacher.{k}": v.detach().clone() for k, v in teacher.state_dict().items()})
+        wrapped = trainer.strategy.model  # the DistributedDataParallel wrapper
+        reduced = sorted(k for k, p in wrapped.named_parameters() if p.requires_grad)
+        torch.save({"params": params, "frozen": frozen, "global_step": trainer.global_step, "reduced": reduced,
+                    "wrapper": type(wrapped).__name__, "teacher_training": None if teacher is None else teacher.training},
+                   self.out / f"rank{trainer.global_rank}.pt")

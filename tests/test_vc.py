@@ -112,12 +112,15 @@ def test_seq2seq_vc_shapes_and_inference():
 # --- MCD --------------------------------------------------------------------------------------------------------
 
 
-def test_dct_is_orthonormal_dct2():
+def test_cepstrum_is_the_cosine_series_of_the_mcd_formula():
+    """log|X(w_k)| = c0 + 2 sum_{m>=1} c_m cos(m w_k), w_k = pi (k + 1/2) / C: the cepstra rebuild the log-mel."""
     x = torch.randn(4, 5, dtype=torch.float64)
-    n = torch.arange(5, dtype=torch.float64)
-    c1 = (x * torch.cos(math.pi / 5 * (n + 0.5))).sum(-1) * math.sqrt(2 / 5)
-    torch.testing.assert_close(dct_cepstrum(x)[:, 1], c1)
-    torch.testing.assert_close(dct_cepstrum(x).norm(dim=-1), x.norm(dim=-1))
+    c = dct_cepstrum(x)  # (4, 5)
+    w = math.pi / 5 * (torch.arange(5, dtype=torch.float64) + 0.5)  # (5,)
+    m = torch.arange(1, 5, dtype=torch.float64)
+    rebuilt = c[:, :1] + 2 * (c[:, 1:].unsqueeze(-1) * torch.cos(m.unsqueeze(-1) * w)).sum(1)
+    torch.testing.assert_close(rebuilt, x)
+    torch.testing.assert_close(c[:, 0], x.mean(-1))  # c0 is the mean log amplitude
 
 
 def test_dtw_path_hand_computed():
@@ -126,9 +129,9 @@ def test_dtw_path_hand_computed():
 
 
 def test_mcd_hand_computed_c0_excluded_and_time_warped():
-    basis_c1 = dct_cepstrum(torch.eye(N_MELS, dtype=torch.float64))[:, 1]  # the log-mel whose cepstrum is e1
+    w = math.pi / N_MELS * (torch.arange(N_MELS, dtype=torch.float64) + 0.5)
     a = torch.zeros(1, N_MELS, dtype=torch.float64)
-    b = 0.5 * basis_c1.unsqueeze(0)  # c1 = 0.5, every other cepstrum 0
+    b = (2 * 0.5 * torch.cos(w)).unsqueeze(0)  # the log-mel whose cepstrum is c1 = 0.5, every other c_m = 0
     assert mel_cepstral_distortion(a, b) == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.5)
     assert mel_cepstral_distortion(b + 3.0, b) == pytest.approx(0.0, abs=1e-9)  # a level offset is c0 only
     assert mel_cepstral_distortion(b.repeat(3, 1), b) == pytest.approx(0.0, abs=1e-9)  # slower but same: DTW

@@ -14,6 +14,8 @@ import sys
 
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info
 
 from callbacks.resume import RNGStateCallback
 from zoo.checkpoints import check_checkpoint_matches
@@ -52,10 +54,23 @@ class ZooCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._check_ckpt()
+        _ddp_for_manual_optimisation(self.trainer.strategy, self.model)
         # Every run records the code it ran from, next to its config (W&B's config panel, hparams.yaml, ...).
         commit = git_commit()
         for logger in self.trainer.loggers:
             logger.log_hyperparams({"git_commit": commit or "unknown"})
+
+
+def _ddp_for_manual_optimisation(strategy: object, model: LightningModule) -> None:
+    """The GANs (manual optimisation) step the critic and the generator with separate backward passes, each of which
+    leaves the other network without gradients: DDP must be told to expect unused parameters in every backward, or
+    its reducer waits for them and the next step fails. ``--trainer.strategy ddp`` does that for them here, so the
+    same flag works for every experiment (Lightning then prepares DDP before each ``manual_backward``)."""
+    if isinstance(strategy, DDPStrategy) and not model.automatic_optimization:
+        kwargs = strategy._ddp_kwargs  # noqa: SLF001 - read by DDPStrategy when it wraps the model in setup()
+        if "find_unused_parameters" not in kwargs:
+            kwargs["find_unused_parameters"] = True
+            rank_zero_info(f"{type(model).__name__} uses manual optimisation: DDP runs with find_unused_parameters=True")
 
 
 def reproduce(argv: list[str]) -> None:

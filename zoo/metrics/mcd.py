@@ -1,7 +1,11 @@
 """Mel-cepstral distortion (Kubichek 1993) between a converted and a reference utterance of different lengths.
 
 Cepstra come from the log-mel spectrogram (not from a mel-generalised cepstral analysis as in SPTK-based
-papers): c = DCT-II (orthonormal) of the natural-log mel amplitudes over the mel channels, c0 (energy) excluded.
+papers): the natural-log mel amplitudes over the C mel channels, read as samples of a log spectrum at the
+frequencies w_k = pi (k + 1/2) / C, are expanded in the cepstral cosine series of the MCD formula,
+``log|X(w_k)| = c_0 + 2 * sum_{m>=1} c_m cos(m w_k)``, i.e. ``c_m = 1/C * sum_k log|X_k| cos(m w_k)`` (a DCT-II
+scaled by 1/C). c0 (energy) is excluded. An orthonormal DCT instead would inflate every c_m by sqrt(2C) (about
+9x for 40 mels) and the MCD with it.
 The two cepstrum sequences are aligned by dynamic time warping on the Euclidean distance of c1..cD, and
 ``MCD = 10 / ln 10 * sqrt(2 * sum_{d>=1} (c_d - c'_d)^2)`` dB is averaged over the warping path. The figures are
 comparable between runs of this zoo at the same ``AudioConfig``, not with published SPTK MCDs.
@@ -27,12 +31,12 @@ def normalized_mel_to_log_amplitude(mel: Tensor, audio: AudioConfig) -> Tensor:
 
 
 def dct_cepstrum(log_mel: Tensor) -> Tensor:
-    """Orthonormal DCT-II over the last (mel) axis: (..., C) -> (..., C) cepstra c0..c_{C-1}."""
+    """Cepstra c0..c_{C-1} of (..., C) natural-log mel amplitudes: ``c_m = 1/C sum_k x_k cos(pi m (k + 1/2) / C)``,
+    so that ``x_k = c_0 + 2 sum_{m>=1} c_m cos(pi m (k + 1/2) / C)`` (the convention of the MCD formula)."""
     n = log_mel.shape[-1]
-    k = torch.arange(n, dtype=torch.float64).unsqueeze(1)  # (C, 1)
-    i = torch.arange(n, dtype=torch.float64).unsqueeze(0)  # (1, C)
-    basis = torch.cos(math.pi / n * (i + 0.5) * k) * math.sqrt(2.0 / n)  # (C_out, C_in)
-    basis[0] /= math.sqrt(2.0)
+    m = torch.arange(n, dtype=torch.float64).unsqueeze(1)  # (C, 1)
+    k = torch.arange(n, dtype=torch.float64).unsqueeze(0)  # (1, C)
+    basis = torch.cos(math.pi / n * (k + 0.5) * m) / n  # (C_out, C_in)
     return log_mel.double() @ basis.T
 
 
