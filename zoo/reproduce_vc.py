@@ -239,10 +239,14 @@ def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
 
 
 def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str | None = None,
-        wandb: bool = True, command: str = "") -> dict:
+        wandb: bool = True, command: str = "", student_epochs: int | None = None) -> dict:
     if preset_name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
     preset = PRESETS[preset_name]
+    if student_epochs is not None:
+        if student_epochs < 1:
+            raise ValueError(f"student_epochs must be >= 1, but got {student_epochs}")
+        preset = {**preset, "students": {**preset["students"], "max_epochs": student_epochs}}
     if arctic_root is not None:
         root = Path(arctic_root)
         # accept both the cmu_arctic folder itself and the folder holding it
@@ -343,10 +347,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arctic-root", default=None,
                         help="a real CMU ARCTIC folder (holding cmu_us_bdl_arctic/, cmu_us_slt_arctic/) for the pairs; "
                              "the teacher still pretrains on the preset's LJSpeech-layout corpus")
+    parser.add_argument("--student-epochs", type=int, default=None,
+                        help="train both students this many epochs instead of the preset's (e.g. for the 100-prompt "
+                             "real ARCTIC subset, whose epoch is only 10 steps)")
     parser.add_argument("--no-wandb", action="store_true", help="CSV logs only (no offline W&B runs)")
     args = parser.parse_args(argv)
+    if args.student_epochs is not None and args.student_epochs < 1:
+        parser.error(f"--student-epochs must be >= 1, but got {args.student_epochs}")
     command = "python -m zoo reproduce attention-distillation " + " ".join(argv if argv is not None else [])
-    run(args.preset, args.out, args.data_root, args.arctic_root, wandb=not args.no_wandb, command=command.strip())
+    run(args.preset, args.out, args.data_root, args.arctic_root, wandb=not args.no_wandb, command=command.strip(),
+        student_epochs=args.student_epochs)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ class VAE(L.LightningModule):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         interpolation_steps: int = 8,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
@@ -41,8 +42,9 @@ class VAE(L.LightningModule):
         self.save_hyperparameters()
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
-        self.encoder = GaussianEncoder(self.image_shape, latent_dim, channels, hidden)
-        self.decoder = ConvDecoder(self.image_shape, latent_dim, channels, hidden)
+        # batch norm's statistics are per DDP rank unless ``--trainer.sync_batchnorm true`` (GPU only)
+        self.encoder = GaussianEncoder(self.image_shape, latent_dim, channels, hidden, batch_norm)
+        self.decoder = ConvDecoder(self.image_shape, latent_dim, channels, hidden, batch_norm)
 
     # --- the model ----------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
