@@ -6,7 +6,9 @@
   smaller than about ``1 / sqrt(2 pi e)``; that is expected, not a bug;
 * categorical over mu-law bins: cross-entropy (the targets come from ``zoo.audio.mu_law_encode``).
 
-Every NLL is in nats per sample; ``bits_per_sample`` converts. Samplers take their randomness either as explicit
+Every NLL is in nats per sample; ``bits_per_sample`` converts. Everything is computed in float32 whatever the
+network's dtype: under bf16 autocast a bin of width 2 / (2^16 - 1) is far below bf16's resolution near 1 (2^-7),
+so ``y ± half_bin`` would round back to ``y`` and every bin probability to the low-probability branch. Samplers take their randomness either as explicit
 noise tensors (so two generation paths can be fed the very same noise) or from a ``torch.Generator``.
 """
 
@@ -34,10 +36,16 @@ __all__ = [
 UNIFORM_EPS = 1e-5
 
 
+def _f32(t: torch.Tensor) -> torch.Tensor:
+    """At least float32 (float64 stays float64): the losses never run in bf16/fp16, see the module docstring."""
+    return t.float() if t.is_floating_point() and t.element_size() < 4 else t
+
+
 def _split_mol(y_hat: torch.Tensor, log_scale_min: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if y_hat.dim() != 3 or y_hat.shape[1] % 3 != 0:
         raise ValueError(f"y_hat must be (B, 3M, T), but got shape {tuple(y_hat.shape)}")
     m = y_hat.shape[1] // 3
+    y_hat = _f32(y_hat)
     logit_probs = y_hat[:, :m]  # (B, M, T)
     means = y_hat[:, m : 2 * m]  # (B, M, T)
     log_scales = y_hat[:, 2 * m :].clamp(min=log_scale_min)  # (B, M, T)
@@ -58,7 +66,7 @@ def discretized_mix_logistic_log_prob(
     logit_probs, means, log_scales = _split_mol(y_hat, log_scale_min)
     if y.shape != (y_hat.shape[0], y_hat.shape[2]):
         raise ValueError(f"y must be (B, T) = {(y_hat.shape[0], y_hat.shape[2])}, but got {tuple(y.shape)}")
-    y = y.unsqueeze(1)  # (B, 1, T), broadcast over components
+    y = _f32(y).unsqueeze(1)  # (B, 1, T), broadcast over components
     half_bin = 1.0 / (num_classes - 1)
     centered = y - means  # (B, M, T)
     inv_scale = torch.exp(-log_scales)
@@ -139,6 +147,7 @@ def sample_discretized_mix_logistic(
 def _split_gaussian(y_hat: torch.Tensor, log_scale_min: float) -> tuple[torch.Tensor, torch.Tensor]:
     if y_hat.dim() != 3 or y_hat.shape[1] != 2:
         raise ValueError(f"y_hat must be (B, 2, T) (mean, log-scale), but got shape {tuple(y_hat.shape)}")
+    y_hat = _f32(y_hat)
     return y_hat[:, 0], y_hat[:, 1].clamp(min=log_scale_min)  # (B, T) each
 
 
@@ -147,7 +156,7 @@ def gaussian_log_prob(y_hat: torch.Tensor, y: torch.Tensor, log_scale_min: float
     mean, log_scale = _split_gaussian(y_hat, log_scale_min)
     if y.shape != mean.shape:
         raise ValueError(f"y must be (B, T) = {tuple(mean.shape)}, but got {tuple(y.shape)}")
-    z = (y - mean) * torch.exp(-log_scale)
+    z = (_f32(y) - mean) * torch.exp(-log_scale)
     return -0.5 * z.square() - log_scale - 0.5 * math.log(2.0 * math.pi)
 
 
@@ -176,7 +185,7 @@ def categorical_nll(logits: torch.Tensor, target: torch.Tensor, reduce: bool = T
     """Cross-entropy (nats per sample) of class ids target (B, T) under logits (B, C, T)."""
     if logits.dim() != 3 or target.shape != (logits.shape[0], logits.shape[2]):
         raise ValueError(f"expected logits (B, C, T) and target (B, T), but got {tuple(logits.shape)} and {tuple(target.shape)}")
-    return F.cross_entropy(logits, target, reduction="mean" if reduce else "none")
+    return F.cross_entropy(_f32(logits), target, reduction="mean" if reduce else "none")
 
 
 def sample_categorical(
@@ -195,8 +204,8 @@ def sample_categorical(
         uniform = _uniform(tuple(logits.shape), logits, generator)
     if uniform.shape != logits.shape:
         raise ValueError(f"uniform must be {tuple(logits.shape)}, but got {tuple(uniform.shape)}")
-    gumbel = -torch.log(-torch.log(uniform.clamp(UNIFORM_EPS, 1.0 - UNIFORM_EPS)))
-    return (logits / temperature + gumbel).argmax(dim=1)
+    gumbel = -torch.log(-torch.log(_f32(uniform).clamp(UNIFORM_EPS, 1.0 - UNIFORM_EPS)))
+    return (_f32(logits) / temperature + gumbel).argmax(dim=1)
 
 
 def bits_per_sample(nll_nats: torch.Tensor | float) -> torch.Tensor | float:

@@ -5,7 +5,9 @@ per utterance of any speech DataModule's batches (``load_wav: true``), cut on th
 ``on_after_batch_transfer`` (``datamodules.vocoder.cut_windows``); validation and test use the centred window.
 Loss: the output distribution's mean negative log-likelihood in nats per sample (``output``: discretised
 mixture of logistics, single Gaussian, or mu-law categorical), also logged in bits per sample. The Gaussian's
-NLL is a density and goes negative as the model sharpens: that is expected.
+NLL is a density and goes negative as the model sharpens: that is expected. The output layer's log-scales start
+at ``init_log_scale`` (-3), not near 0: from scale ~1 the MoL's first steps saturated the gated units and the
+model never left the amplitude marginal (docs/results/wavenet.md).
 
 Inference: cached fast generation (``zoo.nn.wavenet.WaveNet.generate``). ``predict`` vocodes the DataModule's
 predict split (its test split) into ``predict_dir``; ``python -m zoo.models.wavenet --ckpt CKPT --input PATH
@@ -60,6 +62,7 @@ class WaveNetVocoder(L.LightningModule):
         num_mixtures: int = 10,
         bits: int = 16,
         log_scale_min: float = -7.0,
+        init_log_scale: float | None = -3.0,
         quantization_channels: int = 256,
         temperature: float = 1.0,
         window_frames: int = 8,
@@ -80,13 +83,16 @@ class WaveNetVocoder(L.LightningModule):
             raise ValueError(f"media_seconds must be > 0, but got {media_seconds}")
         self.save_hyperparameters()
         self.audio = audio
-        self.dist = make_output_distribution(output, num_mixtures, bits, log_scale_min, quantization_channels, temperature)
+        self.dist = make_output_distribution(output, num_mixtures, bits, log_scale_min, quantization_channels, temperature,
+                                             init_log_scale)
         self.net = WaveNet(
             in_channels=self.dist.in_channels, out_channels=self.dist.out_channels, layers=layers, stacks=stacks,
             residual_channels=residual_channels, gate_channels=gate_channels, skip_channels=skip_channels,
             kernel_size=kernel_size, dropout=dropout, cond_channels=audio.n_mels, upsample_scales=upsample_scales,
             upsample_mode=upsample_mode, num_speakers=num_speakers, speaker_channels=speaker_channels,
         )
+        # the output layer starts at log-scale init_log_scale, not PyTorch's ~0 (see MixtureOfLogistics)
+        self.dist.init_output_layer(self.net.head2)
 
     @property
     def receptive_field(self) -> int:

@@ -66,6 +66,9 @@ class OutputDistribution:
         """What the net reads for each past sample: wav (B, T) in [-1, 1] -> (B, in_channels, T)."""
         return wav.unsqueeze(1)
 
+    def init_output_layer(self, head: nn.Conv1d) -> None:
+        """Set the bias of the net's last layer so training starts from a sensible distribution (default: keep it)."""
+
     def draw_noise(self, batch: int, steps: int, generators: Generators, like: torch.Tensor) -> torch.Tensor:
         """(B, noise_channels, steps) noise; row b from ``generators[b]`` when a list is given."""
         draw = torch.randn if self.gaussian_noise else torch.rand
@@ -77,19 +80,40 @@ class OutputDistribution:
         return torch.stack([draw(shape, generator=g, dtype=like.dtype, device=like.device) for g in generators])
 
 
+def _check_init_log_scale(init_log_scale: float | None, log_scale_min: float) -> None:
+    if init_log_scale is not None and init_log_scale < log_scale_min:
+        raise ValueError(f"init_log_scale must be >= log_scale_min = {log_scale_min}, but got {init_log_scale}")
+
+
 class MixtureOfLogistics(OutputDistribution):
-    """Discretised mixture of ``num_mixtures`` logistics over ``2^bits`` levels (PixelCNN++); 3M output channels."""
+    """Discretised mixture of ``num_mixtures`` logistics over ``2^bits`` levels (PixelCNN++); 3M output channels.
+
+    ``init_output_layer`` starts every component's log-scale at ``init_log_scale`` (None: PyTorch's default
+    bias, log-scales near 0). Near 0 means logistics of scale ~1, wider than the whole [-1, 1] signal (about 17
+    bits per sample, worse than uniform); with Adam at 1e-3 the first tens of steps then shrink the scales by
+    saturating the gated units (most tanh inputs past ±3), after which the outputs no longer depend on the past
+    samples and the model is stuck at the amplitude marginal (docs/results/wavenet.md). -3 (scale 0.05) is the
+    spread of speech in [-1, 1].
+    """
 
     in_channels = 1
 
-    def __init__(self, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0) -> None:
+    def __init__(self, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0,
+                 init_log_scale: float | None = -3.0) -> None:
         if num_mixtures < 1:
             raise ValueError(f"num_mixtures must be >= 1, but got {num_mixtures}")
         if not 2 <= bits <= 24:
             raise ValueError(f"bits must be in [2, 24], but got {bits}")
+        _check_init_log_scale(init_log_scale, log_scale_min)
         self.num_mixtures, self.num_classes, self.log_scale_min = num_mixtures, 2**bits, log_scale_min
+        self.init_log_scale = init_log_scale
         self.out_channels = 3 * num_mixtures
         self.noise_channels = num_mixtures + 1
+
+    @torch.no_grad()
+    def init_output_layer(self, head: nn.Conv1d) -> None:
+        if self.init_log_scale is not None:
+            head.bias[2 * self.num_mixtures :] = self.init_log_scale  # the log-scale channels
 
     def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
         return discretized_mix_logistic_nll(y_hat, wav, self.num_classes, self.log_scale_min, reduce=False)
@@ -110,9 +134,16 @@ class SingleGaussian(OutputDistribution):
     noise_channels = 1
     gaussian_noise = True
 
-    def __init__(self, log_scale_min: float = -7.0, bits: int = 16) -> None:
-        self.log_scale_min = log_scale_min
+    def __init__(self, log_scale_min: float = -7.0, bits: int = 16, init_log_scale: float | None = -3.0) -> None:
+        _check_init_log_scale(init_log_scale, log_scale_min)
+        self.log_scale_min, self.init_log_scale = log_scale_min, init_log_scale
         self.log_bin = math.log(2.0 / (2**bits - 1))
+
+    @torch.no_grad()
+    def init_output_layer(self, head: nn.Conv1d) -> None:
+        """Start the log-scale at ``init_log_scale`` (see ``MixtureOfLogistics``); None keeps PyTorch's default."""
+        if self.init_log_scale is not None:
+            head.bias[1] = self.init_log_scale
 
     def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
         return gaussian_nll(y_hat, wav, self.log_scale_min, reduce=False)
@@ -147,12 +178,12 @@ class MuLawCategorical(OutputDistribution):
 
 def make_output_distribution(
     kind: OutputKind, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0,
-    quantization_channels: int = 256, temperature: float = 1.0,
+    quantization_channels: int = 256, temperature: float = 1.0, init_log_scale: float | None = -3.0,
 ) -> OutputDistribution:
     if kind == "mol":
-        return MixtureOfLogistics(num_mixtures, bits, log_scale_min)
+        return MixtureOfLogistics(num_mixtures, bits, log_scale_min, init_log_scale)
     if kind == "gaussian":
-        return SingleGaussian(log_scale_min, bits)
+        return SingleGaussian(log_scale_min, bits, init_log_scale)
     if kind == "categorical":
         return MuLawCategorical(quantization_channels, temperature)
     raise ValueError(f"output must be 'mol', 'gaussian' or 'categorical', but got {kind!r}")
@@ -226,7 +257,7 @@ class _ResidualBlock(nn.Module):
     """Causal dilated conv → tanh(a)·sigmoid(b) (+ local and global conditioning) → residual and skip 1x1 convs."""
 
     def __init__(self, residual_channels: int, gate_channels: int, skip_channels: int, kernel_size: int,
-                 dilation: int, cond_channels: int, global_channels: int, dropout: float) -> None:
+                 dilation: int, cond_channels: int, global_channels: int, dropout: float, residual_out: bool = True) -> None:
         super().__init__()
         self.dilation, self.kernel_size, self.dropout = dilation, kernel_size, dropout
         self.padding = (kernel_size - 1) * dilation  # left only: causal
@@ -235,7 +266,8 @@ class _ResidualBlock(nn.Module):
         self.gcond = nn.Conv1d(global_channels, gate_channels, 1, bias=False) if global_channels else None
         half = gate_channels // 2
         self.skip = nn.Conv1d(half, skip_channels, 1)
-        self.out = nn.Conv1d(half, residual_channels, 1)
+        # the last block's residual output would feed nothing: it has none (DDP requires every parameter to be used)
+        self.out = nn.Conv1d(half, residual_channels, 1) if residual_out else None
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None, g: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, R, T), c (B, C_cond, T) or None, g (B, C_glob, 1) or None -> residual (B, R, T), skip (B, S, T)."""
@@ -247,6 +279,8 @@ class _ResidualBlock(nn.Module):
             h = h + self.gcond(g)
         a, b = h.chunk(2, dim=1)
         z = torch.tanh(a) * torch.sigmoid(b)  # (B, G/2, T)
+        if self.out is None:
+            return x, self.skip(z)
         # sqrt(0.5) keeps the residual stream's variance from growing with depth (r9y9, DeepVoice 3)
         return (self.out(z) + x) * math.sqrt(0.5), self.skip(z)
 
@@ -315,7 +349,7 @@ class WaveNet(nn.Module):
         per_stack = layers // stacks
         self.blocks = nn.ModuleList(
             _ResidualBlock(residual_channels, gate_channels, skip_channels, kernel_size, 2 ** (i % per_stack),
-                           cond_channels, global_channels, dropout)
+                           cond_channels, global_channels, dropout, residual_out=i < layers - 1)
             for i in range(layers)
         )
         self.upsampler = ConditionUpsampler(cond_channels, upsample_scales, upsample_mode) if cond_channels else None
@@ -404,7 +438,7 @@ class WaveNet(nn.Module):
         # the skip and residual 1x1 convs read the same gated activations: one matmul, then split
         skip_channels = blocks[0].skip.out_channels
         out_w = [(torch.cat([b.skip.weight[..., 0], b.out.weight[..., 0]]), torch.cat([b.skip.bias, b.out.bias]))
-                 for b in blocks]
+                 if b.out is not None else _as_linear(b.skip) for b in blocks]
         first_w, first_b = _as_linear(self.first)
         h1_w, h2_w = _as_linear(self.head1), _as_linear(self.head2)
         scale_skip, sqrt_half = math.sqrt(1.0 / len(blocks)), math.sqrt(0.5)
@@ -419,7 +453,8 @@ class WaveNet(nn.Module):
                 a, b = torch.addmm(pre[i], taps.flatten(1), conv_wt[i]).chunk(2, dim=1)  # (B, G/2) each
                 z = F.linear(torch.tanh(a) * torch.sigmoid(b), *out_w[i])  # (B, S + R)
                 skips = z[:, :skip_channels] if skips is None else skips + z[:, :skip_channels]
-                h = (z[:, skip_channels:] + h) * sqrt_half
+                if block.out is not None:
+                    h = (z[:, skip_channels:] + h) * sqrt_half
             y_hat = F.linear(F.relu(F.linear(F.relu(skips * scale_skip), *h1_w)), *h2_w)  # (B, out_channels)
             sample = dist.sample(y_hat.unsqueeze(-1), noise[..., t : t + 1])  # (B, 1)
             out[:, t] = sample[:, 0]

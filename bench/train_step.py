@@ -1,0 +1,126 @@
+"""Training-step benchmark for every experiment config: step time, items/s and peak memory, eager or compiled.
+
+    python bench/train_step.py                       # every config, eager
+    python bench/train_step.py --compile             # the same with callbacks.CompileNetworks (torch.compile)
+    python bench/train_step.py --configs wavenet_mol vae_mnist --steps 20
+
+Each config runs in its own process (so peak memory is its own) through the zoo CLI on the embedded corpora,
+at the sizes of ``SIZES`` below (the configs' own sizes where they are already small; the small sizes of the
+demo reproductions for the sequence-to-sequence models). A "step" is one training batch (for the GANs: every
+optimiser step that batch makes). The first ``--warmup`` steps (compilation, caches) are timed separately.
+Prints one table row per config and the machine; bench/README.md records the latest figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_S2S = ["--data.init_args.batch_size", "8"]
+_VC = [*_S2S, "--model.init_args.encoder_hidden", "32", "--model.init_args.attention_rnn_dim", "64",
+       "--model.init_args.decoder_rnn_dims", "[64]", "--model.init_args.prenet_sizes", "[64, 64]",
+       "--model.init_args.attention_dim", "64", "--model.init_args.attention_filters", "8",
+       "--model.init_args.attention_kernel_size", "15", "--model.init_args.postnet_channels", "0",
+       "--data.init_args.audio", json.dumps({"sample_rate": 8000, "n_fft": 512, "win_length": 512, "hop_length": 320,
+                                             "n_mels": 40, "fmax": 4000.0})]
+_TTS = [*_S2S, "--data.init_args.max_frames", "400", "--model.init_args.embedding_dim", "128",
+        "--model.init_args.attention_rnn_dim", "256", "--model.init_args.decoder_rnn_dims", "[256]"]
+SIZES: dict[str, list[str]] = {
+    "tacotron": [*_TTS, "--model.init_args.reduction_factor", "2"],
+    "tacotron2": [*_TTS, "--model.init_args.encoder_conv_channels", "128", "--model.init_args.encoder_lstm_hidden", "64",
+                  "--model.init_args.postnet_channels", "128"],
+    "vc_teacher_pretrain": _VC, "vc_teacher": _VC,
+    "vc_distill": [*_VC, "--model.init_args.teacher_checkpoint", "null", "--model.init_args.distill_weight", "0"],
+}
+
+
+def _one(name: str, steps: int, warmup: int, compile_: bool, data_root: str) -> dict:
+    """Runs in the child process: fit ``warmup + steps`` batches and time them."""
+    import lightning as L
+    import torch
+
+    from zoo.cli import ZooCLI
+
+    class Timer(L.Callback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.items = 0
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            self.t = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.times.append(time.perf_counter() - self.t)
+            for attr in ("images", "mel", "src_mel", "wav", "input"):
+                value = getattr(batch, attr, None)
+                if isinstance(value, torch.Tensor):
+                    self.items = int(value.shape[0])
+                    break
+
+    timer = Timer()
+    callbacks = [timer]
+    if compile_:
+        from callbacks.compile import CompileNetworks
+
+        callbacks.append(CompileNetworks())
+    args = ["--config", str(ROOT / "configs" / f"{name}.yaml"), *SIZES.get(name, []),
+            "--data.init_args.source", "embedded", "--data.init_args.root", data_root,
+            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.logger", "false",
+            "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--trainer.num_sanity_val_steps", "0",
+            "--trainer.limit_val_batches", "0", "--trainer.max_epochs", "1000", "--trainer.max_steps", "-1",
+            "--trainer.max_time", "null", "--trainer.limit_train_batches", str(warmup + steps),
+            "--trainer.callbacks", "[]", "--trainer.default_root_dir", tempfile.mkdtemp(prefix="zoo-bench-run-")]
+    cli = ZooCLI(args=args, run=False, trainer_defaults={"callbacks": callbacks})
+    cli.trainer.fit_loop.max_epochs = 1
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    timed = timer.times[warmup:]
+    step = statistics.median(timed)
+    params = sum(p.numel() for p in cli.model.parameters())
+    return {"config": name, "params_M": round(params / 1e6, 3), "batch": timer.items, "warmup_s": round(sum(timer.times[:warmup]), 2),
+            "step_ms": round(1000 * step, 1), "items_per_s": round(timer.items / step, 1),
+            "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=sorted(p.stem for p in (ROOT / "configs").glob("*.yaml")))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks (callbacks.CompileNetworks)")
+    parser.add_argument("--data-root", default=None, help="embedded corpora folder (default: a temporary one)")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data_root = args.data_root or tempfile.mkdtemp(prefix="zoo-bench-")
+    if args.one:
+        print("RESULT " + json.dumps(_one(args.one, args.steps, args.warmup, args.compile, data_root)), flush=True)
+        return
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+          f"{os.environ.get('OMP_NUM_THREADS', 'default')}, compile={args.compile}")
+    print("| config | params (M) | batch | warm-up s | step ms | items/s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.configs:
+        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--data-root", data_root] + (["--compile"] if args.compile else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "disabled"})
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            print(f"| {name} | failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode} |")
+            continue
+        r = json.loads(lines[-1][7:])
+        print(f"| {name} | {r['params_M']} | {r['batch']} | {r['warmup_s']} | {r['step_ms']} | {r['items_per_s']} | {r['peak_rss_MiB']} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
