@@ -243,6 +243,7 @@ def test_reproduce_chain_tiny_preset(tmp_path: Path):
             assert 0.0 <= figures[key] < 100.0, (name, key)
         assert figures["probe_steps"], "no alignment probe inside epoch 0"
     assert report["students"]["distilled"]["steps"] == report["students"]["baseline"]["steps"]
+    assert 0.0 < report["mean_frame"]["mcd_db"] < 100.0  # the trivial converter's MCD, for scale
     assert (out / "alignments.png").is_file() and (out / "diagonality_vs_step.png").is_file()
     assert "| distilled |" in (out / "report.md").read_text()
     distilled_args = (out / "distilled" / "overrides.yaml").read_text()
