@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
@@ -59,6 +61,24 @@ class ZooCLI(LightningCLI):
         commit = git_commit()
         for logger in self.trainer.loggers:
             logger.log_hyperparams({"git_commit": commit or "unknown"})
+        self._save_config_to_wandb(commit)
+        # every optimiser's learning rate, per step, on every logger (GANs: one curve per network)
+        if self.trainer.loggers and not any(isinstance(cb, LearningRateMonitor) for cb in self.trainer.callbacks):
+            self.trainer.callbacks.append(LearningRateMonitor(logging_interval="step"))
+
+    def _save_config_to_wandb(self, commit: str | None) -> None:
+        """The whole resolved config (trainer, model, data) as a file of the W&B run, beside its config panel: the
+        exact command to rerun is ``python -m zoo fit --config zoo_config.yaml`` (offline runs keep it on disk)."""
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers = [lg for lg in self.trainer.loggers if isinstance(lg, WandbLogger)]
+        if not loggers or not self.trainer.is_global_zero:
+            return
+        text = self._parser(self.subcommand).dump(self.config[self.subcommand], skip_none=False)
+        for logger in loggers:
+            path = Path(logger.experiment.dir) / "zoo_config.yaml"
+            path.write_text(f"# git commit: {commit or 'unknown'}\n{text}")
+            logger.experiment.save(str(path), base_path=str(path.parent), policy="now")
 
 
 def _ddp_for_manual_optimisation(strategy: object, model: LightningModule) -> None:
