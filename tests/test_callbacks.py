@@ -123,3 +123,25 @@ def test_cli_run_leaves_config_metrics_media_and_commit_in_the_offline_wandb_run
     records = next(run_dir.glob("run-*.wandb")).read_bytes()
     for key in (b"latent_dim", b"git_commit", b"train/loss", b"val/loss", b"lr-Adam"):
         assert key in records, key
+
+
+def test_compile_networks_compiles_children_in_place_and_keeps_checkpoint_keys():
+    from callbacks import CompileNetworks
+
+    class Two(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.generator, self.critic = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+            self.act = torch.nn.ReLU()  # no parameters: not a network to compile
+
+    model = Two()
+    keys = list(model.state_dict())
+    callback = CompileNetworks()
+    callback.setup(None, model, "fit")
+    assert callback.compiled == ["generator", "critic"]
+    assert model.generator._compiled_call_impl is not None and model.act._compiled_call_impl is None
+    assert list(model.state_dict()) == keys  # in place: no "_orig_mod." prefixes, checkpoints stay interchangeable
+    with pytest.raises(ValueError, match="no network 'net'"):
+        CompileNetworks(modules=["net"]).setup(None, Two(), "fit")
+    with pytest.raises(ValueError, match="mode"):
+        CompileNetworks(mode="fastest")
