@@ -189,14 +189,64 @@ def test_vaegan_feature_loss_uses_the_configured_discriminator_layer():
 
     model = _vaegan(feature_layer=1).eval()
     x = _batch(4).images
-    logits = torch.randn(4, 1, 28, 28)
+    logits, x_p = torch.randn(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
     with torch.no_grad():
-        feats = model.discriminator(torch.cat([x, torch.sigmoid(logits)])).features[1]
-        expected = feature_gaussian_nll(feats[4:], feats[:4])
-        torch.testing.assert_close(model.similarity_loss(x, logits), expected)
-    assert feats.shape == (8, 8, 7, 7)  # second conv layer: (2 * channels, H/4, W/4)
+        feats = model.discriminator(torch.cat([x, torch.sigmoid(logits), x_p])).features[1]
+        expected = feature_gaussian_nll(feats[4:8], feats[:4])
+        similarity, adversarial = model.generator_terms(x, logits, x_p)
+        torch.testing.assert_close(similarity, expected)
+        # non-saturating GAN term over both fakes: -log D(x~) - log D(x_p), averaged
+        fake_logits = model.discriminator(torch.cat([x, torch.sigmoid(logits), x_p])).logits[4:]
+        torch.testing.assert_close(adversarial, torch.nn.functional.softplus(-fake_logits).mean())
+    assert feats.shape == (12, 8, 7, 7)  # second conv layer: (2 * channels, H/4, W/4)
     with pytest.raises(ValueError, match="5"):
         _vaegan(feature_layer=5)
+
+
+def test_vaegan_discriminator_weighs_real_and_fake_halves_equally():
+    model = _vaegan().eval()
+    x = _batch(4).images
+    with torch.no_grad():
+        terms = model.discriminator_loss(x, torch.rand_like(x), torch.rand_like(x))
+        logits = model.discriminator(torch.cat([x, torch.rand_like(x), torch.rand_like(x)])).logits
+    torch.testing.assert_close(terms["loss"], terms["real_cost"] + terms["fake_cost"])
+    torch.testing.assert_close(terms["real_cost"], torch.nn.functional.softplus(-logits[:4]).mean())
+
+
+@pytest.mark.parametrize(("real", "fake", "expected"), [
+    (0.69, 0.69, (True, True)),   # in equilibrium: both learn
+    (0.20, 0.80, (True, True)),   # confident on real, fooled by fakes: mean 0.5, the discriminator keeps learning
+    (0.10, 0.20, (False, True)),  # the discriminator wins (mean 0.15 < 0.28): it pauses
+    (1.50, 0.90, (True, False)),  # it loses (mean 1.2 > 1.08): the decoder pauses
+])
+def test_vaegan_equilibrium_balance(real, fake, expected):
+    model = _vaegan(equilibrium=0.68, margin=0.4)
+    assert model.balance({"real_cost": torch.tensor(real), "fake_cost": torch.tensor(fake)}) == expected
+    assert _vaegan(margin=None).balance({"real_cost": torch.tensor(0.0), "fake_cost": torch.tensor(9.0)}) == (True, True)
+    with pytest.raises(ValueError, match="0.9"):
+        _vaegan(equilibrium=0.68, margin=0.9)
+
+
+def test_vaegan_gan_term_never_reaches_the_encoder(tmp_path: Path):
+    import lightning as L
+
+    def fit(scale: float):
+        L.seed_everything(0)
+        model = _vaegan(margin=None)
+        terms = model.generator_terms
+
+        def scaled_terms(*args):
+            similarity, adversarial = terms(*args)
+            return similarity, scale * adversarial
+
+        model.generator_terms = scaled_terms
+        _tiny_trainer(tmp_path, 1).fit(model, datamodule=_embedded(tmp_path))
+        return model
+
+    a, b = fit(1.0), fit(-50.0)
+    for p, q in zip(a.encoder.parameters(), b.encoder.parameters()):
+        torch.testing.assert_close(p, q)
+    assert any(not torch.equal(p, q) for p, q in zip(a.decoder.parameters(), b.decoder.parameters()))
 
 
 def test_ebgan_discriminator_hinges_fakes_at_the_margin():
@@ -225,6 +275,9 @@ def test_wgan_reference_schedule():
 
     model = WGAN(**TINY)
     assert [model.critic_updates_for(g) for g in (0, 24, 25, 26, 499, 500, 501, 1000)] == [100, 100, 5, 5, 5, 100, 5, 100]
+    # 25 warm-up rounds of 100, then 5 each, 100 again at generator step 500; plus the generator steps themselves
+    assert model.optimizer_steps_for(30) == 25 * 101 + 5 * 6
+    assert model.optimizer_steps_for(501) == 26 * 101 + 475 * 6
 
 
 def test_wgan_gp_critic_has_no_batch_norm_and_logs_the_penalty():
@@ -236,6 +289,7 @@ def test_wgan_gp_critic_has_no_batch_norm_and_logs_the_penalty():
     assert set(terms) == {"loss", "wasserstein", "gradient_penalty"}
     torch.testing.assert_close(terms["loss"].detach(), (-terms["wasserstein"] + 10.0 * terms["gradient_penalty"]).detach())
     assert model.critic_updates_for(0) == 1  # no 100-step warm-up for WGAN-GP
+    assert model.optimizer_steps_for(10) == 20
 
 
 def test_wae_mmd_training_step_backward():
@@ -297,3 +351,16 @@ def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
     assert {"frechet", "sharpness", "recon_accuracy", "train_seconds"} <= set(report["models"]["vae"])
     assert "recon_accuracy" not in report["models"]["wgan"]  # a GAN has no reconstructions
     assert "| vae |" in (tmp_path / "report.md").read_text()
+
+
+def test_reproduce_writes_grids_of_samples_reconstruction_pairs_and_walks(tmp_path: Path):
+    from PIL import Image
+
+    from zoo.reproduce_mnist import _write_grids
+
+    images = _batch(48).images
+    assert _write_grids(_vaegan().eval(), images, tmp_path, "vaegan") == [
+        "vaegan_samples.png", "vaegan_reconstructions.png", "vaegan_interpolations.png"]
+    assert _write_grids(_wgan().eval(), images, tmp_path, "wgan") == ["wgan_samples.png", "wgan_interpolations.png"]
+    # 64 images of 28 px in an 8 x 8 grid with 2 px padding, drawn at twice the size
+    assert Image.open(tmp_path / "vaegan_reconstructions.png").size == (2 * (8 * 30 + 2),) * 2

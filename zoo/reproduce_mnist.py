@@ -2,8 +2,9 @@
 
 Each model is trained through the zoo CLI from its config (``configs/<name>_mnist.yaml``), reloaded from its
 last checkpoint and scored with ``zoo.metrics.image_quality``; ``DIR/report.json`` and ``DIR/report.md`` hold the
-figures. Until ``zoo/cli.py`` dispatches ``reproduce``, run it as
-``python -m zoo.reproduce_mnist --preset demo --out DIR [--data-root PATH]``.
+figures, ``DIR/grids/`` the final models' image grids. Run it as
+``python -m zoo reproduce mnist-generative --preset demo|full --out DIR [--data-root PATH] [--models ...]``; a call
+with ``--models`` on an existing ``DIR`` (same data and preset) adds to its report instead of replacing it.
 """
 
 from __future__ import annotations
@@ -17,16 +18,27 @@ from pathlib import Path
 import torch
 import yaml
 
-from zoo.metrics.image_quality import classifier_accuracy, frechet_distance, laplacian_sharpness, load_or_train_classifier
+from zoo.metrics.image_quality import (
+    classifier_accuracy,
+    frechet_distance,
+    laplacian_sharpness,
+    load_or_train_classifier,
+)
 
 MODELS = ("vae", "vaegan", "ebgan_vae", "wae_mmd", "wae_gan", "wgan", "wgan_gp")
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-# Budgets: demo is a smoke-sized run (minutes in all); full is the documented <= 10 min per model on 2 CPU cores.
+WGANS = ("wgan", "wgan_gp")
+# Budgets: demo is a smoke-sized run (minutes in all); full is the documented <= 10 min per model on 2 CPU cores:
+# 6 minutes for each autoencoder; the two WGANs stop at the same number of generator updates
+# (``generator_steps``, turned into ``trainer.max_steps`` by each model's own critic schedule), with 10 minutes
+# as a cap, so that clipping and gradient penalty are compared at equal steps, not equal time. Batch size 64 and
+# the configs' widths and critic schedules (100 critic steps per generator step for the clipped WGAN's first 25).
 PRESETS = {
     "demo": {"trainer": ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "20", "--trainer.limit_val_batches", "2"],
-             "model": {"channels": 16, "hidden": 128}, "num_eval": 2000, "classifier_epochs": 2},
-    "full": {"trainer": ["--trainer.max_time", "00:00:10:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"],
-             "model": {}, "num_eval": 10000, "classifier_epochs": 3},
+             "model": {"channels": 16, "hidden": 128}, "num_eval": 2000, "classifier_epochs": 2, "generator_steps": None},
+    "full": {"trainer": ["--trainer.max_time", "00:00:06:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"],
+             "model": {}, "num_eval": 10000, "classifier_epochs": 3, "generator_steps": 400,
+             "wgan_trainer": ["--trainer.max_time", "00:00:10:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"]},
 }
 
 
@@ -39,22 +51,60 @@ def _load_split(data_root: str | None, stage: str) -> tuple[torch.Tensor, torch.
     return ds.images.float().div(255).unsqueeze(1), ds.labels, "mnist" if data_root else "sklearn-digits"
 
 
-def _train(name: str, out: Path, preset: dict, data_root: str | None) -> tuple[torch.nn.Module, float]:
+def _train(name: str, out: Path, preset: dict, data_root: str | None,
+           generator_steps: int | None = None) -> tuple[torch.nn.Module, dict]:
     from zoo.cli import main
 
     config = CONFIG_DIR / f"{name}_mnist.yaml"
     spec = yaml.safe_load(config.read_text())
     run_dir = out / name
     data = ["--data.root", data_root, "--data.download", "false"] if data_root else ["--data.source", "embedded"]
-    model_args = [f"--model.init_args.{k}={v}" for k, v in preset["model"].items() if k in spec["model"]["init_args"]]
+    overrides = {k: v for k, v in preset["model"].items() if k in spec["model"]["init_args"]}
+    model_args = [f"--model.init_args.{k}={v}" for k, v in overrides.items()]
+    module, cls = spec["model"]["class_path"].rsplit(".", 1)
+    model_cls = getattr(importlib.import_module(module), cls)
+    trainer = preset["trainer"]
+    if name in WGANS and generator_steps is not None:
+        schedule = model_cls(**{**spec["model"]["init_args"], **overrides})
+        trainer = [*preset["wgan_trainer"], "--trainer.max_steps", str(schedule.optimizer_steps_for(generator_steps))]
     start = time.perf_counter()
-    main(["fit", "--config", str(config), *data, *preset["trainer"], *model_args,
+    main(["fit", "--config", str(config), *data, *trainer, *model_args,
           "--trainer.default_root_dir", str(run_dir), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
     seconds = time.perf_counter() - start
     ckpt = max(run_dir.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-    module, cls = spec["model"]["class_path"].rsplit(".", 1)
-    model = getattr(importlib.import_module(module), cls).load_from_checkpoint(ckpt, map_location="cpu").eval()
-    return model, seconds
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    steps = {"train_seconds": seconds, "batches": state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"],
+             "epochs": state["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]}
+    model = model_cls.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    if hasattr(model, "generator_steps"):
+        steps["generator_steps"] = int(model.generator_steps)
+    return model, steps
+
+
+@torch.no_grad()
+def _write_grids(model: torch.nn.Module, images: torch.Tensor, out: Path, name: str, steps: int = 8) -> list[str]:
+    """PNG grids of the final model: 64 samples; 32 test inputs each beside its reconstruction; 8 latent walks
+    (between encoded test images, or between prior draws for a GAN), one per row."""
+    from PIL import Image
+
+    from callbacks.media import ImageGridCallback
+    from zoo.nn.dcgan import interpolate_latents
+
+    grids = {"samples": model.sample(64)}
+    if hasattr(model, "reconstruct"):
+        x = images[:32]
+        grids["reconstructions"] = torch.stack([x, model.reconstruct(x)], dim=1).flatten(0, 1)  # input, recon, ...
+        z = model.encode(images[32:48])
+    else:
+        z = torch.randn(16, model.hparams.latent_dim)
+    grids["interpolations"] = torch.cat([model.decode(interpolate_latents(z[2 * i], z[2 * i + 1], steps)) for i in range(8)])
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, batch in grids.items():
+        array = (ImageGridCallback.grid(batch).squeeze(-1) * 255).round().astype("uint8")
+        Image.fromarray(array).resize((array.shape[1] * 2, array.shape[0] * 2), Image.NEAREST).save(out / f"{name}_{kind}.png")
+        written.append(f"{name}_{kind}.png")
+    return written
 
 
 @torch.no_grad()
@@ -84,25 +134,43 @@ def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple
     report = {"data": data, "preset": preset_name, "num_eval": len(test_x),
               "test_accuracy": classifier_accuracy(classifier, test_x, test_y),
               "sharpness": laplacian_sharpness(test_x), "models": {}}
+    previous = out / "report.json"
+    if previous.is_file():  # keep the models of an earlier call on the same out dir, data and preset
+        old = json.loads(previous.read_text())
+        if (old.get("data"), old.get("preset"), old.get("num_eval")) == (data, preset_name, len(test_x)):
+            report["models"] = {k: v for k, v in old["models"].items() if k not in models}
     for name in models:
-        model, seconds = _train(name, out, preset, data_root)
+        generator_steps = preset["generator_steps"]
+        if name in WGANS and generator_steps is not None:
+            # If the other WGAN stopped early (its time cap), stop this one at the same generator step.
+            done = [report["models"][w]["generator_steps"] for w in WGANS if w in report["models"] and w != name]
+            generator_steps = min([generator_steps, *done])
+        model, steps = _train(name, out, preset, data_root, generator_steps)
         torch.manual_seed(0)
-        report["models"][name] = {**_score(model, test_x, test_y, classifier), "train_seconds": seconds}
+        scores = _score(model, test_x, test_y, classifier)
+        torch.manual_seed(0)
+        report["models"][name] = {**scores, **steps, "grids": _write_grids(model, test_x, out / "grids", name)}
+        report["models"] = {k: report["models"][k] for k in MODELS if k in report["models"]}
         (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(_markdown(report))
     return report
 
 
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _markdown(report: dict) -> str:
-    cols = ("frechet", "recon_frechet", "sharpness", "sample_sharpness", "recon_accuracy", "train_seconds")
+    cols = ("frechet", "recon_frechet", "recon_accuracy", "sharpness", "sample_sharpness", "batches", "generator_steps",
+            "train_seconds")
     lines = [f"# MNIST generative models ({report['preset']} preset, data: {report['data']})", "",
-             f"Classifier test accuracy {report['test_accuracy']:.4f}; test-set sharpness {report['sharpness']:.4f}; "
-             f"{report['num_eval']} test images vs as many generated/reconstructed.", "",
+             (f"Classifier test accuracy {report['test_accuracy']:.4f}; test-set sharpness {report['sharpness']:.4f}; "
+              f"{report['num_eval']} test images vs as many generated/reconstructed. `sharpness` is that of the "
+              "reconstructions for an autoencoder, of the samples for a GAN."), "",
              "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in report["models"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.4g}" if c in row else "—" for c in cols) + " |")
-    lines += ["", "Sample grids: `<model>/lightning_logs/.../media/` (written by the ImageGridCallback) when a "
-              "validation epoch ran.", ""]
+        lines.append(f"| {name} | " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+    lines += ["", "Grids of the final models (samples; inputs beside reconstructions; latent walks): `grids/`.", ""]
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric") and its
 energy-based variant with an EBGAN autoencoder discriminator (Zhao et al. 2017).
 
-Both train three networks with three optimisers, one update each per batch, in the order
-discriminator -> encoder -> decoder; the prior path x_p = Dec(z_p), z_p ~ N(0, I), is a second kind of fake.
+Both train three networks with three optimisers: per batch the discriminator first, then encoder and decoder
+from one shared forward pass; the prior path x_p = Dec(z_p), z_p ~ N(0, I), is a second kind of fake.
 """
 
 from __future__ import annotations
@@ -21,10 +21,15 @@ from zoo.losses.image_generative import (
 )
 from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
-from zoo.nn.dcgan import AutoencoderDiscriminator, ConvDecoder, ConvDiscriminator, GaussianEncoder
+from zoo.nn.dcgan import (
+    AutoencoderDiscriminator,
+    ConvDecoder,
+    ConvDiscriminator,
+    GaussianEncoder,
+)
 
 
-def _check(lr: float, gamma: float, kl_weight: float, interpolation_steps: int) -> None:
+def _check(lr: float, gamma: float, kl_weight: float, interpolation_steps: int) -> None:  # shared by both variants
     if lr <= 0:
         raise ValueError(f"lr must be > 0, but got {lr}")
     if gamma < 0:
@@ -36,7 +41,7 @@ def _check(lr: float, gamma: float, kl_weight: float, interpolation_steps: int) 
 
 
 class _ThreeNetworkVAEGAN(L.LightningModule):
-    """The shared loop; subclasses define the discriminator and the three losses."""
+    """The shared loop; subclasses define the discriminator, the losses and (optionally) the update balance."""
 
     encoder: GaussianEncoder
     decoder: ConvDecoder
@@ -50,11 +55,13 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
     def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def similarity_loss(self, x: torch.Tensor, x_tilde_logits: torch.Tensor) -> torch.Tensor:
+    def generator_terms(self, x: torch.Tensor, x_tilde_logits: torch.Tensor, x_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(similarity, adversarial): the reconstruction loss shared by encoder and decoder, and the decoder's GAN term."""
         raise NotImplementedError
 
-    def generator_adversarial_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def balance(self, dis_terms: dict[str, torch.Tensor]) -> tuple[bool, bool]:
+        """Whether to update (discriminator, decoder) this batch, from the discriminator's current losses."""
+        return True, True
 
     # --- shared ---------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,24 +86,29 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
                 x_tilde = self.decode(reparameterize(*self.encoder(x)))
                 x_p = self.decode(z_p)
             dis_terms = self.discriminator_loss(x, x_tilde, x_p)
-            backward_and_step(self, opt_dis, dis_terms["loss"])
+            update_dis, update_dec = self.balance(dis_terms)
+            if update_dis:
+                backward_and_step(self, opt_dis, dis_terms["loss"])
 
-        with self.toggled_optimizer(opt_enc):
-            mu, logvar = self.encoder(x)
-            kl = gaussian_kl(mu, logvar)
-            similarity = self.similarity_loss(x, self.decoder(reparameterize(mu, logvar)))
-            backward_and_step(self, opt_enc, self.hparams.kl_weight * kl + similarity)
-
-        with self.toggled_optimizer(opt_dec):
-            with torch.no_grad():
-                z = reparameterize(*self.encoder(x))
-            x_tilde_logits = self.decoder(z)
-            similarity_dec = self.similarity_loss(x, x_tilde_logits)
-            adversarial = self.generator_adversarial_loss(x, torch.sigmoid(x_tilde_logits), self.decode(z_p))
-            backward_and_step(self, opt_dec, self.hparams.gamma * similarity_dec + adversarial)
+        # Encoder and decoder share one forward pass but not their losses (Larsen et al., algorithm 1): the
+        # encoder gets prior + similarity, the decoder gamma * similarity + GAN; ``inputs=`` routes each loss
+        # to its own network only, so the GAN term never reaches the encoder and nothing reaches the discriminator.
+        mu, logvar = self.encoder(x)
+        x_tilde_logits = self.decoder(reparameterize(mu, logvar))  # (B, C, H, W)
+        kl = gaussian_kl(mu, logvar)
+        similarity, adversarial = self.generator_terms(x, x_tilde_logits, self.decode(z_p))
+        opt_enc.zero_grad()
+        opt_dec.zero_grad()
+        self.manual_backward(self.hparams.kl_weight * kl + similarity, inputs=list(self.encoder.parameters()),
+                             retain_graph=True)
+        self.manual_backward(self.hparams.gamma * similarity + adversarial, inputs=list(self.decoder.parameters()))
+        opt_enc.step()
+        if update_dec:
+            opt_dec.step()
 
         self.log_dict(
             {"train/kl": kl, "train/similarity": similarity, "train/generator_adversarial": adversarial,
+             "train/update_discriminator": float(update_dis), "train/update_decoder": float(update_dec),
              **{f"train/discriminator_{k}": v for k, v in dis_terms.items()}},
             prog_bar=False, batch_size=x.shape[0],
         )
@@ -108,7 +120,7 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
         x_p = self.decode(torch.randn_like(mu))
         terms = {
             "kl": gaussian_kl(mu, logvar),
-            "similarity": self.similarity_loss(x, x_tilde_logits),
+            "similarity": self.generator_terms(x, x_tilde_logits, x_p)[0],
             "pixel_mse": (torch.sigmoid(x_tilde_logits) - x).pow(2).flatten(1).sum(1).mean(),
             "discriminator_loss": self.discriminator_loss(x, torch.sigmoid(x_tilde_logits), x_p)["loss"],
         }
@@ -138,8 +150,19 @@ class VAEGAN(_ThreeNetworkVAEGAN):
 
     Losses (section 2, algorithm 1): encoder L_prior + L_llike^Dis_l; decoder γ·L_llike^Dis_l − L_GAN (here with
     the non-saturating form: the decoder maximises log D(x̃) + log D(x_p)); discriminator L_GAN over real,
-    reconstruction and prior sample. ``feature_layer`` indexes the discriminator's hidden layers (0: first
-    conv, 1: second conv, 2 = -1: the last hidden, fully connected layer).
+    reconstruction and prior sample, real and fake weighted equally (the two fakes share the fake half, as in
+    the authors' code). ``feature_layer`` indexes the discriminator's hidden layers (0: first conv, 1: second
+    conv, 2 = -1: the last hidden, fully connected layer). On MNIST the last layer's 512 unnormalised features
+    give too weak a signal against the KL (the encoder collapses to the prior), so the config uses layer 1.
+
+    Balance (after the authors' code, ``aegan.py``, equilibrium 0.68 ≈ ln 2 and margin 0.4): the discriminator
+    skips its update when its mean cross-entropy over real and fake, (real + fake) / 2, is below
+    ``equilibrium − margin`` (it is winning), and the decoder skips its update when it is above
+    ``equilibrium + margin`` (it is losing); ``margin=None`` turns this off. The authors test real and fake
+    separately; on MNIST that deadlocks (measured: the discriminator scores real images confidently, real BCE
+    ~0.2, is paused for good, and never learns to reject fakes), so the mean is tested here.
+    The discriminator sees real, reconstructed and prior images in one batch, in every pass, so that its
+    batch-norm statistics are the same when it is trained and when it trains the encoder and decoder.
     """
 
     def __init__(
@@ -151,6 +174,8 @@ class VAEGAN(_ThreeNetworkVAEGAN):
         feature_layer: int = -1,
         gamma: float = 1e-2,
         kl_weight: float = 1.0,
+        equilibrium: float = 0.68,
+        margin: float | None = 0.4,
         lr: float = 3e-4,
         discriminator_lr_scale: float = 1.0,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -160,26 +185,43 @@ class VAEGAN(_ThreeNetworkVAEGAN):
         _check(lr, gamma, kl_weight, interpolation_steps)
         if not -3 <= feature_layer <= 2:
             raise ValueError(f"feature_layer must index one of the 3 hidden layers (-3..2), but got {feature_layer}")
+        if equilibrium <= 0:
+            raise ValueError(f"equilibrium must be > 0, but got {equilibrium}")
+        if margin is not None and not 0 <= margin < equilibrium:
+            raise ValueError(f"margin must be in [0, equilibrium={equilibrium}) or None, but got {margin}")
         self.save_hyperparameters()
         self.encoder = GaussianEncoder(tuple(image_shape), latent_dim, channels, hidden)
         self.decoder = ConvDecoder(tuple(image_shape), latent_dim, channels, hidden)
         self.discriminator = ConvDiscriminator(tuple(image_shape), channels, hidden, batch_norm=True)
 
+    def discriminate(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One discriminator pass over (real, reconstruction, prior sample), each (B, C, H, W).
+
+        Returns the logits of each (B,) x 3 and the layer-l features of real and reconstruction (B, ...) x 2.
+        """
+        out = self.discriminator(torch.cat([x, x_tilde, x_p]))
+        real, recon, prior = out.logits.chunk(3)
+        f_real, f_recon, _ = out.features[self.hparams.feature_layer].chunk(3)
+        return real, recon, prior, f_real, f_recon
+
     def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = self.discriminator(torch.cat([x, x_tilde, x_p])).logits  # (3B,)
-        real, recon, prior = logits.chunk(3)
-        loss = gan_bce(real, True) + gan_bce(recon, False) + gan_bce(prior, False)
-        return {"loss": loss, "real_prob": torch.sigmoid(real).mean(), "fake_prob": torch.sigmoid(torch.cat([recon, prior])).mean()}
+        real, recon, prior, _, _ = self.discriminate(x, x_tilde, x_p)
+        real_cost, fake_cost = gan_bce(real, True), gan_bce(torch.cat([recon, prior]), False)
+        return {"loss": real_cost + fake_cost, "real_cost": real_cost.detach(), "fake_cost": fake_cost.detach(),
+                "real_prob": torch.sigmoid(real).mean().detach(),
+                "fake_prob": torch.sigmoid(torch.cat([recon, prior])).mean().detach()}
 
-    def similarity_loss(self, x: torch.Tensor, x_tilde_logits: torch.Tensor) -> torch.Tensor:
-        # One discriminator pass over real and reconstruction keeps batch-norm statistics shared between them.
-        features = self.discriminator(torch.cat([x, torch.sigmoid(x_tilde_logits)])).features[self.hparams.feature_layer]
-        real, recon = features.chunk(2)
-        return feature_gaussian_nll(recon, real.detach())
+    def generator_terms(self, x: torch.Tensor, x_tilde_logits: torch.Tensor, x_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, recon, prior, f_real, f_recon = self.discriminate(x, torch.sigmoid(x_tilde_logits), x_p)
+        similarity = feature_gaussian_nll(f_recon, f_real.detach())
+        return similarity, gan_bce(torch.cat([recon, prior]), True)  # non-saturating: -log D(x̃) - log D(x_p)
 
-    def generator_adversarial_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> torch.Tensor:
-        logits = self.discriminator(torch.cat([x_tilde, x_p])).logits  # (2B,)
-        return gan_bce(logits, True)  # non-saturating: -log D(x̃) - log D(x_p)
+    def balance(self, dis_terms: dict[str, torch.Tensor]) -> tuple[bool, bool]:
+        margin, eq = self.hparams.margin, self.hparams.equilibrium
+        if margin is None:
+            return True, True
+        cost = 0.5 * float(dis_terms["real_cost"] + dis_terms["fake_cost"])
+        return cost >= eq - margin, cost <= eq + margin
 
 
 class EBGANVAE(_ThreeNetworkVAEGAN):
@@ -223,8 +265,7 @@ class EBGANVAE(_ThreeNetworkVAEGAN):
         loss = ebgan_discriminator_loss(real, fake, self.hparams.margin)
         return {"loss": loss, "energy_real": real.mean(), "energy_fake": fake.mean()}
 
-    def similarity_loss(self, x: torch.Tensor, x_tilde_logits: torch.Tensor) -> torch.Tensor:
-        return reconstruction_nll(x_tilde_logits, x, "bernoulli")
-
-    def generator_adversarial_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> torch.Tensor:
-        return self.energy(torch.cat([x_tilde, x_p])).mean()
+    def generator_terms(self, x: torch.Tensor, x_tilde_logits: torch.Tensor, x_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Real images ride along so the autoencoder's batch norm sees the same mix as when it is trained.
+        energies = self.energy(torch.cat([x, torch.sigmoid(x_tilde_logits), x_p]))  # (3B,)
+        return reconstruction_nll(x_tilde_logits, x, "bernoulli"), energies[x.shape[0]:].mean()

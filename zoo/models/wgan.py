@@ -79,6 +79,13 @@ class WGAN(L.LightningModule):
             return self.warmup_n_critic
         return self.n_critic
 
+    def optimizer_steps_for(self, generator_steps: int) -> int:
+        """Lightning's ``global_step`` (every optimiser's steps: critic and generator) after ``generator_steps``
+        generator updates; ``trainer.max_steps`` set to it stops two WGANs at equal generator steps."""
+        if generator_steps < 0:
+            raise ValueError(f"generator_steps must be >= 0, but got {generator_steps}")
+        return generator_steps + sum(self.critic_updates_for(g) for g in range(generator_steps))
+
     # --- training -----------------------------------------------------------------------------------------
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         wasserstein = self.score(real).mean() - self.score(fake).mean()
