@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import random
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import lightning as L
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import BucketBatchSampler, ResumableDataLoader, ShardSampler
@@ -14,6 +17,23 @@ from zoo.download import DownloadError
 from zoo.errors import DatasetNotFoundError
 
 Source = Literal["real", "embedded"]
+
+
+def _random_state_neutral(method: Callable) -> Callable:
+    """Runs a DataModule hook with the Python, NumPy and torch CPU random states saved and restored around it."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            try:
+                return method(*args, **kwargs)
+            finally:
+                random.setstate(py_state)
+                np.random.set_state(np_state)
+
+    wrapper._random_state_neutral = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def split_indices(n: int, val_size: int, test_size: int, seed: int) -> dict[str, np.ndarray]:
@@ -38,7 +58,18 @@ class ZooDataModule(L.LightningDataModule):
 
     Subclasses set ``self.datasets[stage]`` in ``setup`` and implement ``collate``; they may give per-item
     lengths (``lengths(stage)``) to get length-bucketed batches.
+
+    ``prepare_data`` and ``setup`` leave the global random states as they found them, whatever they do (generate a
+    corpus, download, cache features): training then draws the same random numbers whether or not the caches
+    existed, so a run is reproducible from its seed alone (and a resumed run matches an uninterrupted one).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("prepare_data", "setup"):
+            hook = cls.__dict__.get(name)
+            if hook is not None and not getattr(hook, "_random_state_neutral", False):
+                setattr(cls, name, _random_state_neutral(hook))
 
     def __init__(self, *, source: Source, root: str, download: bool, batch_size: int, num_workers: int, seed: int):
         super().__init__()

@@ -262,11 +262,17 @@ def write_pairs_index(folder: Path, rows: Sequence[tuple[str, str, str]]) -> Pat
 
 
 class RandomCrops(Dataset):
-    """``crops_per_utterance`` random training crops of every pair (a fresh crop on every access)."""
+    """``crops_per_utterance`` random training crops of every pair, new ones every epoch.
+
+    The crop of item ``i`` in epoch ``e`` comes from a generator seeded with ``(seed, e, i)``, not from the global
+    one: the loader fetches a batch ahead of training, so crops drawn from the global stream would depend on when
+    the batch was fetched, and a run resumed mid-epoch would crop differently from an uninterrupted one.
+    The epoch comes with the index (``datamodules.sampling.EpochIndex``).
+    """
 
     def __init__(self, pairs: Dataset, crops_per_utterance: int, crop_frames: int, crop_bins: int,
-                 silence_threshold: float, min_active_fraction: float) -> None:
-        self.pairs, self.repeat = pairs, crops_per_utterance
+                 silence_threshold: float, min_active_fraction: float, seed: int = 0) -> None:
+        self.pairs, self.repeat, self.seed = pairs, crops_per_utterance, seed
         self.crop = {"crop_frames": crop_frames, "crop_bins": crop_bins, "silence_threshold": silence_threshold,
                          "min_active_fraction": min_active_fraction}
 
@@ -275,8 +281,9 @@ class RandomCrops(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self.pairs[i % len(self.pairs)]  # type: ignore[arg-type]
-        # torch's global generator: seeded by seed_everything, and per worker by the DataLoader.
-        inp, tgt = random_crop_pair(item["mel_input"], item["mel_target"], **self.crop)
+        epoch = int(getattr(i, "epoch", 0))  # the sampler's EpochIndex
+        generator = torch.Generator().manual_seed(((self.seed * 1_000_003 + epoch) * 1_000_033 + i) % 2**63)
+        inp, tgt = random_crop_pair(item["mel_input"], item["mel_target"], **self.crop, generator=generator)
         return {"id": item["id"], "mel_input": inp, "mel_target": tgt}
 
 
@@ -394,7 +401,7 @@ class PairedMelDataModule(ZooDataModule):
             raise DatasetFormatError("the training split holds no pair")
         self.datasets = {
             "train": RandomCrops(self.pairs["train"], self.crops_per_utterance, self.crop_frames, self.crop_bins,
-                                 self.silence_threshold, self.min_active_fraction),
+                                 self.silence_threshold, self.min_active_fraction, self.seed),
             "val": self.pairs["val"], "test": self.pairs["test"],
         }
 

@@ -10,6 +10,21 @@ import numpy as np
 from torch.utils.data import DataLoader, Sampler
 
 
+class EpochIndex(int):
+    """A dataset index that also says which epoch asked for it, for datasets whose items are random per epoch
+    (training crops): seeding from ``(seed, epoch, index)`` makes them independent of when the loader fetched them."""
+
+    epoch: int
+
+    def __new__(cls, index: int, epoch: int) -> EpochIndex:
+        value = super().__new__(cls, index)
+        value.epoch = epoch
+        return value
+
+    def __reduce__(self) -> tuple:  # DataLoader workers receive their indices pickled
+        return (EpochIndex, (int(self), self.epoch))
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Length-bucketed batches, sharded across DDP ranks: each rank a distinct shard, every rank the same count.
 
@@ -66,6 +81,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         return self
 
     def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.skip_next = 0  # a resume position belongs to the epoch it was saved in
         self.epoch = epoch
 
     def _global_batches(self) -> list[list[int]]:
@@ -105,8 +122,10 @@ class BucketBatchSampler(Sampler[list[int]]):
                 return iter(())
             batches = (batches * math.ceil(total / len(batches)))[:total]
         mine = batches[self.rank : total : self.num_replicas]
-        skip, self.skip_next = self.skip_next, 0
-        return iter(mine[skip:])
+        # Every iterator of the resumed epoch skips (not only the first: Lightning may create and drop one before
+        # training, e.g. with loader workers); the next epoch's set_epoch clears it.
+        skip = self.skip_next
+        return iter([[EpochIndex(i, self.epoch) for i in batch] for batch in mine[skip:]])
 
     def __len__(self) -> int:
         n_batches = self.num_items // self.batch_size if self.drop_last else math.ceil(self.num_items / self.batch_size)

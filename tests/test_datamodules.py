@@ -256,3 +256,22 @@ def test_feature_cache_can_live_outside_a_read_only_corpus(lj_root, tmp_path):
     assert not (dm.folder / ".zoo_features").exists()
     assert list(cache.glob("LJSpeech-1.1-*/*/mel.bin"))
     assert len(dm.datasets["train"]) == 10
+
+
+def test_preparing_data_leaves_the_random_streams_alone(tmp_path):
+    """Generating a corpus and caching its features must not shift the random numbers training draws next."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from datamodules import LJSpeechDataModule
+
+    torch.manual_seed(3), np.random.seed(3), random.seed(3)
+    expected = (torch.rand(2), np.random.rand(2), random.random())
+    torch.manual_seed(3), np.random.seed(3), random.seed(3)
+    dm = LJSpeechDataModule(root=str(tmp_path), source="embedded", embedded_size=12, val_size=1, test_size=1, progress=False)
+    dm.prepare_data()
+    dm.setup("fit")
+    got = (torch.rand(2), np.random.rand(2), random.random())
+    assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]

@@ -39,6 +39,12 @@ class ZooCLI(LightningCLI):
         # wrap them in a DistributedSampler (it cannot inject one into a custom batch sampler).
         parser.set_defaults({"trainer.use_distributed_sampler": False})
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's CLI would re-read the model's init arguments from ``--ckpt_path``'s hyperparameters, where
+        the data->model links then land on models that do not take them (``vocab_size`` on a vocoder): the zoo keeps
+        the config as the one source of truth and instead checks that the checkpoint matches it
+        (``zoo.checkpoints.check_checkpoint_matches``: a mismatch is an error naming both)."""
+
     def before_instantiate_classes(self) -> None:
         configure_wandb_mode()
 
