@@ -25,6 +25,8 @@ from typing import Any
 import torch
 import yaml
 
+from zoo.reproduce_common import fit_stage
+
 from zoo.metrics.spectral import masked_l1
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "postnet_pix2pix.yaml"
@@ -69,15 +71,8 @@ def _overrides(preset: dict, out: Path, data_root: str) -> dict:
 
 
 def _fit(overrides: dict, out: Path) -> tuple[Path, float]:
-    from zoo.cli import main
-
     run_dir = out / "train"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    override_file = run_dir / "overrides.yaml"
-    override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
-    start = time.perf_counter()
-    main(["fit", "--config", str(CONFIG), "--config", str(override_file)])
-    seconds = time.perf_counter() - start
+    seconds = fit_stage(CONFIG, overrides, run_dir)
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
     if len(best) != 1:
         raise RuntimeError(f"expected one best checkpoint in {run_dir / 'checkpoints'}, found {[p.name for p in best]}")

@@ -32,6 +32,8 @@ from typing import Any
 import torch
 import yaml
 
+from zoo.reproduce_common import fit_stage, stage_loggers, wandb_ids
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MODELS = ("tacotron", "tacotron2")
 CONFIGS = {"tacotron": "tacotron.yaml", "tacotron2": "tacotron2.yaml"}
@@ -82,11 +84,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def _overrides(name: str, preset: dict, out: Path, data_root: str, wandb: bool) -> dict:
     """The override config of one model's run (merged over its configs/*.yaml by the CLI)."""
     run_dir = out / name
-    loggers: list[dict] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                            "init_args": {"save_dir": str(run_dir), "name": "csv", "version": ""}}]
-    if wandb:
-        loggers.append({"class_path": "lightning.pytorch.loggers.WandbLogger",
-                        "init_args": {"project": "zoo", "name": f"reproduce-tacotron-{name}", "save_dir": str(run_dir)}})
+    loggers = stage_loggers(run_dir, f"reproduce-tacotron-{name}", wandb)
     trainer = {
         "accelerator": "cpu", "devices": 1, "default_root_dir": str(run_dir), "enable_progress_bar": False,
         "num_sanity_val_steps": 0, "log_every_n_steps": 5, "logger": loggers,
@@ -104,20 +102,8 @@ def _overrides(name: str, preset: dict, out: Path, data_root: str, wandb: bool) 
 
 
 def _fit(name: str, overrides: dict, out: Path) -> tuple[Path, float]:
-    from zoo.cli import main
-
-    run_dir = out / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    override_file = run_dir / "overrides.yaml"
-    override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
-    start = time.perf_counter()
-    main(["fit", "--config", str(CONFIG_DIR / CONFIGS[name]), "--config", str(override_file)])
-    seconds = time.perf_counter() - start
-    if any("WandbLogger" in lg["class_path"] for lg in overrides["trainer"]["logger"]):
-        import wandb
-
-        wandb.finish()  # else the next model's WandbLogger would reuse this run
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    seconds = fit_stage(CONFIG_DIR / CONFIGS[name], overrides, out / name)
+    ckpt = out / name / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
         raise RuntimeError(f"training {name} left no checkpoint at {ckpt}")
     return ckpt, seconds
@@ -233,8 +219,7 @@ def _curve_plot(out: Path, models: dict[str, dict]) -> str:
     return "curve.png"
 
 
-def _wandb_ids(run_dir: Path) -> list[str]:
-    return sorted(p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("*run-*") if p.is_dir())
+_wandb_ids = wandb_ids
 
 
 def run(preset_name: str, out: Path, data_root: str = "data", wandb: bool = True, command: str = "",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import math
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+
+from zoo.reproduce_common import fit_stage, read_metrics, stage_loggers, wandb_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
@@ -97,11 +97,7 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
                      teacher_ckpt: Path | None, pretrain_ckpt: Path | None, wandb: bool) -> dict:
     """The override config of one stage (merged over its configs/*.yaml by the CLI)."""
     run_dir = out / stage
-    loggers: list[dict] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                            "init_args": {"save_dir": str(run_dir), "name": "csv", "version": ""}}]
-    if wandb:
-        loggers.append({"class_path": "lightning.pytorch.loggers.WandbLogger",
-                        "init_args": {"project": "zoo", "name": f"attention-distillation-{stage}", "save_dir": str(run_dir)}})
+    loggers = stage_loggers(run_dir, f"attention-distillation-{stage}", wandb)
     budget = {"pretrain": preset["pretrain"], "teacher": preset["finetune"]}.get(
         "pretrain" if stage == "teacher_pretrain" else stage, preset["students"])
     trainer = {"logger": loggers, "default_root_dir": str(run_dir), "enable_progress_bar": False,
@@ -148,28 +144,11 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
 
 
 def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
-    from zoo.cli import main
-
-    run_dir = out / stage
-    run_dir.mkdir(parents=True, exist_ok=True)
-    override_file = run_dir / "overrides.yaml"
-    override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
-    start = time.perf_counter()
-    main(["fit", "--config", str(CONFIG_DIR / CONFIGS[stage]), "--config", str(override_file)])
-    seconds = time.perf_counter() - start
-    if any("WandbLogger" in lg["class_path"] for lg in overrides["trainer"]["logger"]):
-        import wandb
-
-        wandb.finish()  # else the next stage's WandbLogger would reuse this run
-    return run_dir / "checkpoints" / "last.ckpt", seconds
+    seconds = fit_stage(CONFIG_DIR / CONFIGS[stage], overrides, out / stage)
+    return out / stage / "checkpoints" / "last.ckpt", seconds
 
 
-def _metrics(run_dir: Path) -> list[dict[str, float]]:
-    rows = []
-    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-    return rows
+_metrics = read_metrics
 
 
 def _student_figures(run_dir: Path) -> dict[str, Any]:
@@ -190,8 +169,7 @@ def _student_figures(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _wandb_ids(run_dir: Path) -> list[str]:
-    return sorted(p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("*run-*") if p.is_dir())
+_wandb_ids = wandb_ids
 
 
 def _parallel_datamodule(overrides: dict):

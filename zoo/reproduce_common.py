@@ -1,0 +1,53 @@
+"""What every ``python -m zoo reproduce NAME`` shares: one training stage through the zoo CLI, its CSV metrics,
+its W&B run ids."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import yaml
+
+
+def fit_stage(config: Path, overrides: dict, run_dir: Path) -> float:
+    """``python -m zoo fit --config CONFIG --config RUN_DIR/overrides.yaml`` in this process; returns the seconds.
+
+    The override file, written beside the stage's results, holds the exact settings of the run. A WandbLogger's
+    run is finished afterwards, else the next stage's logger would reuse it."""
+    from zoo.cli import main
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    override_file = run_dir / "overrides.yaml"
+    override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
+    start = time.perf_counter()
+    main(["fit", "--config", str(config), "--config", str(override_file)])
+    seconds = time.perf_counter() - start
+    loggers = overrides.get("trainer", {}).get("logger") or []
+    if any("WandbLogger" in lg.get("class_path", "") for lg in (loggers if isinstance(loggers, list) else [loggers])):
+        import wandb
+
+        wandb.finish()
+    return seconds
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """The rows of ``RUN_DIR/csv/metrics.csv`` (the CSVLogger of a stage), empty cells left out."""
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def wandb_ids(run_dir: Path) -> list[str]:
+    """The ids of the W&B runs (offline or online) a stage left under ``RUN_DIR/wandb``."""
+    return sorted(p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("*run-*") if p.is_dir())
+
+
+def stage_loggers(run_dir: Path, wandb_name: str, wandb: bool) -> list[dict]:
+    """A stage's loggers as override config: CSV under ``RUN_DIR/csv`` (what the report reads), plus W&B (offline
+    unless credentials are configured) under ``RUN_DIR/wandb`` when ``wandb``."""
+    loggers: list[dict] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                            "init_args": {"save_dir": str(run_dir), "name": "csv", "version": ""}}]
+    if wandb:
+        loggers.append({"class_path": "lightning.pytorch.loggers.WandbLogger",
+                        "init_args": {"project": "zoo", "name": wandb_name, "save_dir": str(run_dir)}})
+    return loggers
