@@ -259,6 +259,25 @@ def test_ebgan_discriminator_hinges_fakes_at_the_margin():
     torch.testing.assert_close(terms["loss"], e_real + 1e6 - terms["energy_fake"])
 
 
+def test_ebgan_margin_below_the_fake_energies_gives_the_fakes_no_gradient():
+    # The failure mode of the old config (m = 10 on a pixel-summed energy, fakes at ~100-250): a dead hinge,
+    # so the discriminator only autoencodes real images and never raises the energy of a fake.
+    model = _ebgan_vae(margin=1e-6).eval()
+    x = _batch(4).images
+    fake = torch.rand_like(x).requires_grad_(True)
+    terms = model.discriminator_loss(x, fake, fake)
+    assert float(terms["energy_fake"]) > 1e-6
+    torch.testing.assert_close(terms["loss"], model.energy(x).mean())
+    (grad,) = torch.autograd.grad(terms["loss"], fake)
+    assert grad.abs().max() == 0
+
+
+def test_ebgan_config_margin_sits_on_the_summed_energy_scale():
+    spec = yaml.safe_load((ROOT / "configs" / "ebgan_vae_mnist.yaml").read_text())["model"]["init_args"]
+    # Energies are summed over 784 pixels (real ~12-60, fakes ~100-250 measured); a margin of order 10 is dead.
+    assert 50 <= spec["margin"] <= 784 and spec["gamma"] >= 1
+
+
 def test_wgan_clips_the_critic_after_every_step_and_keeps_the_schedule_in_its_state(tmp_path: Path):
     model = _wgan(clip_value=0.01, lr=0.5)
     _tiny_trainer(tmp_path, 5).fit(model, datamodule=_embedded(tmp_path))

@@ -230,6 +230,12 @@ class EBGANVAE(_ThreeNetworkVAEGAN):
 
     Encoder: KL + pixel reconstruction NLL; decoder: γ · pixel NLL + E(x̃) + E(x_p); discriminator:
     E(x) + [m − E(x̃)]⁺ + [m − E(x_p)]⁺ (Zhao et al. 2017, eq. 1 and 2, with both kinds of fake).
+
+    Scale (measured on MNIST, docs/results/mnist.md): the energy is summed over the 784 pixels, so real images
+    sit at ~12–60 and fakes at ~100–250 in the first 200 batches. A margin of 10 is below even the real energy:
+    the hinge is dead, the discriminator is a plain autoencoder of real digits, and with γ = 1 the energy term
+    (as large as the pixel NLL) drives the prior samples to grey, checkered images that autoencoder reproduces.
+    Defaults m = 100 (inside the fakes' range, so the hinge acts) and γ = 10 (the pixel NLL leads the decoder).
     """
 
     def __init__(
@@ -239,8 +245,8 @@ class EBGANVAE(_ThreeNetworkVAEGAN):
         channels: int = 32,
         hidden: int = 512,
         code_dim: int = 32,
-        margin: float = 10.0,
-        gamma: float = 1.0,
+        margin: float = 100.0,
+        gamma: float = 10.0,
         kl_weight: float = 1.0,
         lr: float = 3e-4,
         discriminator_lr_scale: float = 1.0,
