@@ -61,7 +61,7 @@ def _one(name: str, steps: int, warmup: int, compile_: bool, data_root: str) -> 
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             self.times.append(time.perf_counter() - self.t)
-            for attr in ("images", "mel", "src_mel", "wav", "input"):
+            for attr in ("images", "mel", "src_mel", "mel_input", "wav"):  # the batch dataclasses' first tensor
                 value = getattr(batch, attr, None)
                 if isinstance(value, torch.Tensor):
                     self.items = int(value.shape[0])
