@@ -15,7 +15,6 @@ settings of the run are ``OUT/train/overrides.yaml`` (merged over the config by 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import torch
 import yaml
 
-from zoo.reproduce_common import fit_stage
+from zoo.reproduce_common import fit_stage, read_metrics
 
 from zoo.metrics.spectral import masked_l1
 
@@ -80,8 +79,7 @@ def _fit(overrides: dict, out: Path) -> tuple[Path, float]:
 
 
 def _val_by_epoch(run_dir: Path) -> list[dict[str, float]]:
-    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
-        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+    rows = read_metrics(run_dir)
     keys = ("epoch", "step", "val/l1_input", "val/l1_output", "val/gv_ratio_input", "val/gv_ratio_output")
     return [{k: r[k] for k in keys} for r in rows if "val/l1_output" in r]
 

@@ -219,9 +219,6 @@ def _curve_plot(out: Path, models: dict[str, dict]) -> str:
     return "curve.png"
 
 
-_wandb_ids = wandb_ids
-
-
 def run(preset_name: str, out: Path, data_root: str = "data", wandb: bool = True, command: str = "",
         models: tuple[str, ...] = MODELS) -> dict:
     if preset_name not in PRESETS:
@@ -246,7 +243,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", wandb: bool = True
             "guided_attention_weight": settings["guided_attention_weight"],
             "global_step": saved["global_step"], "epochs": saved["epoch"] + 1, "train_seconds": seconds,
             "curve": _val_curve(out / name),
-            "wandb_run_ids": _wandb_ids(out / name) if wandb else [],
+            "wandb_run_ids": wandb_ids(out / name) if wandb else [],
         }
     images = [_curve_plot(out, report_models), _alignment_plot(out, overrides, ckpts)]
     report: dict[str, Any] = {

@@ -148,11 +148,8 @@ def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
     return out / stage / "checkpoints" / "last.ckpt", seconds
 
 
-_metrics = read_metrics
-
-
 def _student_figures(run_dir: Path) -> dict[str, Any]:
-    rows = _metrics(run_dir)
+    rows = read_metrics(run_dir)
     val = [r for r in rows if "val/diagonality" in r]
     first, last = val[0], val[-1]
     probes = [(int(r["step"]), r["probe/diagonality"], r["probe/focus_rate"]) for r in rows if "probe/diagonality" in r]
@@ -167,9 +164,6 @@ def _student_figures(run_dir: Path) -> dict[str, Any]:
         "val_diagonality_by_epoch": [r["val/diagonality"] for r in val],
         "val_mcd_db_by_epoch": [r.get("val/mcd_db") for r in val],
     }
-
-
-_wandb_ids = wandb_ids
 
 
 def _parallel_datamodule(overrides: dict):
@@ -283,7 +277,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
                                             ckpts.get("teacher_pretrain"), wandb)
         ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
     students = {name: _student_figures(out / name) for name in ("distilled", "baseline")}
-    teacher = _metrics(out / "teacher")
+    teacher = read_metrics(out / "teacher")
     teacher_val = [r for r in teacher if "val/diagonality" in r][-1]
     figures = [*_alignment_plots(out, overrides["distilled"]), _diagonality_plot(out, students)]
     mean_frame_mcd = _mean_frame_mcd(overrides["distilled"], preset["common"]["mcd_max_utterances"])
@@ -306,7 +300,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
             "mcd_not_worse": (d["mcd_db"] is not None and b["mcd_db"] is not None and d["mcd_db"] <= b["mcd_db"]),
         },
         "train_seconds": seconds, "total_seconds": time.perf_counter() - start,
-        "wandb_run_ids": {stage: _wandb_ids(out / stage) for stage in STAGES} if wandb else {},
+        "wandb_run_ids": {stage: wandb_ids(out / stage) for stage in STAGES} if wandb else {},
         "figures": figures,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
