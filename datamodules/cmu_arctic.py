@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from datamodules.base import Source, download_or_explain, missing_data_message
-from datamodules.speech import ParallelDataset, SpeechDataModule, Utterance, UtteranceDataset
+from datamodules.speech import ParallelDataset, PooledDataset, SpeechDataModule, Utterance, UtteranceDataset
 from zoo.audio import AudioConfig
 from zoo.download import CMU_ARCTIC_SPEAKERS, DATASETS, download_and_extract
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
@@ -18,6 +18,24 @@ log = logging.getLogger(__name__)
 
 _PROMPT_LINE = re.compile(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$')
 _HINT = "http://festvox.org/cmu_arctic/packed/"
+_PROMPT_ID = re.compile(r"^arctic_([ab])(\d{4})$")
+
+Split = Literal["seeded", "standard"]
+Mode = Literal["parallel", "single", "pooled"]
+
+
+def standard_split_part(prompt_id: str) -> str:
+    """The part of the standard CMU ARCTIC voice-conversion split a prompt belongs to: of the 1,132 sorted prompt ids,
+    the first 932 are ``train`` (``arctic_a0001``-``a0593``, ``b0001``-``b0339``), the next 100 ``dev``
+    (``b0340``-``b0439``) and the last 100 ``eval`` (``b0440``-``b0539``), as in the published ARCTIC tables
+    (seq2seq-vc's and ESPnet's ``egs/arctic/vc1``). Raises ``ValueError`` for an id outside the ARCTIC set."""
+    m = _PROMPT_ID.match(prompt_id)
+    number = int(m.group(2)) if m else 0
+    if m is None or number < 1 or number > (593 if m.group(1) == "a" else 539):
+        raise ValueError(f"{prompt_id!r} is not a CMU ARCTIC prompt id (arctic_a0001..a0593, arctic_b0001..b0539)")
+    if m.group(1) == "a" or number <= 339:
+        return "train"
+    return "dev" if number <= 439 else "eval"
 
 
 def speaker_dir(root: Path, speaker: str) -> Path:
@@ -73,7 +91,8 @@ class CMUArcticDataModule(SpeechDataModule):
         root: str = "data",
         source: Source = "real",
         download: bool = False,
-        mode: Literal["parallel", "single"] = "parallel",
+        mode: Mode = "parallel",
+        split: Split = "seeded",
         source_speaker: str = "bdl",
         target_speaker: str = "slt",
         audio: AudioConfig = AudioConfig(),
@@ -94,25 +113,28 @@ class CMUArcticDataModule(SpeechDataModule):
                          load_linear=load_linear, load_wav=load_wav, batch_size=batch_size, num_workers=num_workers,
                          val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress,
                          cache_dir=cache_dir)
-        if mode not in ("parallel", "single"):
-            raise ValueError(f"mode must be 'parallel' or 'single', but got {mode!r}")
+        if mode not in ("parallel", "single", "pooled"):
+            raise ValueError(f"mode must be 'parallel', 'single' or 'pooled', but got {mode!r}")
+        if split not in ("seeded", "standard"):
+            raise ValueError(f"split must be 'seeded' or 'standard', but got {split!r}")
         for name, spk in (("source_speaker", source_speaker), ("target_speaker", target_speaker)):
             if spk not in CMU_ARCTIC_SPEAKERS:
                 raise ValueError(f"{name} must be one of {', '.join(CMU_ARCTIC_SPEAKERS)}, but got {spk!r}")
-        if mode == "parallel" and source_speaker == target_speaker:
+        if mode != "single" and source_speaker == target_speaker:
             raise ValueError(f"parallel mode needs two different speakers, but both are {source_speaker!r}")
         if mode == "parallel" and (load_linear or load_wav):
             raise ValueError("parallel mode yields mel spectrograms only; load_linear/load_wav need mode: single")
         if embedded_size < 10:
             raise ValueError(f"embedded_size must be >= 10, but got {embedded_size}")
         self.mode = mode
+        self.split = split
         self.source_speaker, self.target_speaker = source_speaker, target_speaker
         self.embedded_size = embedded_size
         self.save_hyperparameters()
 
     @property
     def speakers(self) -> tuple[str, ...]:
-        return (self.source_speaker, self.target_speaker) if self.mode == "parallel" else (self.target_speaker,)
+        return (self.source_speaker, self.target_speaker) if self.mode != "single" else (self.target_speaker,)
 
     @property
     def folder(self) -> Path:
@@ -160,14 +182,14 @@ class CMUArcticDataModule(SpeechDataModule):
         for spk in self.speakers:
             stores[spk] = self.feature_store(speaker_dir(self.folder, spk))
             stores[spk].load(self.kinds)
-        if self.mode == "single":
-            utterances = by_speaker[self.target_speaker]
-            parts = self._split([u.id for u in utterances])
-            for split, ids in parts.items():
-                self.datasets[split] = UtteranceDataset(
-                    [u for u in utterances if u.id in ids], stores[self.target_speaker], self.symbols, self.kinds,
-                    max_frames=self.max_frames,
-                )
+        if self.mode in ("single", "pooled"):
+            for split, ids in self._parts(sorted({u.id for spk in self.speakers for u in by_speaker[spk]})).items():
+                datasets = [
+                    UtteranceDataset([u for u in by_speaker[spk] if u.id in ids], stores[spk], self.symbols, self.kinds,
+                                     speakers=self.speakers, max_frames=self.max_frames)
+                    for spk in self.speakers
+                ]
+                self.datasets[split] = datasets[0] if len(datasets) == 1 else PooledDataset(datasets)
             return
         src = {u.id: u for u in by_speaker[self.source_speaker]}
         tgt = {u.id: u for u in by_speaker[self.target_speaker]}
@@ -178,8 +200,37 @@ class CMUArcticDataModule(SpeechDataModule):
                         self.source_speaker, self.target_speaker)
         if not common:
             raise DatasetFormatError(f"{self.source_speaker} and {self.target_speaker} share no prompt in {self.folder}")
-        parts = self._split(common)
-        for split, ids in parts.items():
+        for split, ids in self._parts(common).items():
             pairs = [(src[i], tgt[i]) for i in common if i in ids]
             self.datasets[split] = ParallelDataset(pairs, stores[self.source_speaker], stores[self.target_speaker],
                                                    self.symbols, max_frames=self.max_frames)
+
+    def _parts(self, ids: list[str]) -> dict[str, set[str]]:
+        """train/val/test prompt ids: the seeded split, or the standard one (val = dev, test = eval)."""
+        if self.split == "seeded":
+            return self._split(ids)
+        parts: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}
+        for prompt_id in ids:
+            parts[{"train": "train", "dev": "val", "eval": "test"}[standard_split_part(prompt_id)]].add(prompt_id)
+        if not parts["train"] or not parts["val"]:
+            raise DatasetFormatError(
+                f"the standard CMU ARCTIC split needs train (arctic_a0001-a0593, b0001-b0339) and dev (b0340-b0439) "
+                f"prompts, but {self.folder} has {len(parts['train'])} train and {len(parts['val'])} dev prompts "
+                f"(the embedded corpus has them with --data.embedded_size 1132; or use --data.split seeded)"
+            )
+        if not parts["test"]:
+            log.warning(
+                "%s has no prompt of the standard split's eval part (arctic_b0440-b0539): training on train and "
+                "validating on dev; the test split is empty (--data.download true fetches the whole corpus)",
+                self.folder,
+            )
+        return parts
+
+    def _dataset(self, stage: str):
+        dataset = super()._dataset(stage)
+        if stage == "test" and len(dataset) == 0:  # type: ignore[arg-type]
+            raise DatasetFormatError(
+                f"the test split of {self.folder} is empty: with --data.split standard it is the eval part "
+                f"(arctic_b0440-b0539), which this copy of the corpus lacks; download it with --data.download true"
+            )
+        return dataset

@@ -202,6 +202,24 @@ class UtteranceDataset(Dataset):
         return item
 
 
+class PooledDataset(Dataset):
+    """Several UtteranceDatasets (e.g. one per speaker) as one, with their lengths, for pooled training."""
+
+    def __init__(self, parts: Sequence[UtteranceDataset]) -> None:
+        self.parts = list(parts)
+        self._index = [(p, i) for p, part in enumerate(self.parts) for i in range(len(part))]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def lengths(self) -> list[int]:
+        return [n for part in self.parts for n in part.lengths()]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        p, j = self._index[i]
+        return self.parts[p][j]
+
+
 class ParallelDataset(Dataset):
     """Pairs of utterances of the same prompt by a source and a target speaker, for voice conversion."""
 
@@ -301,4 +319,4 @@ class SpeechDataModule(ZooDataModule):
         return collate_speech(items, self.symbols.pad_id)
 
 
-__all__ = ["DEFAULT_CHARACTERS", "FeatureStore", "ParallelDataset", "SpeechDataModule", "Utterance", "UtteranceDataset"]
+__all__ = ["DEFAULT_CHARACTERS", "FeatureStore", "ParallelDataset", "PooledDataset", "SpeechDataModule", "Utterance", "UtteranceDataset"]

@@ -54,16 +54,17 @@ def make_ljspeech_tree(root: Path, n: int = 12, sample_rate: int = 22050) -> Pat
     return folder
 
 
-def make_arctic_tree(root: Path, speakers=("bdl", "slt"), n: int = 12, sample_rate: int = 16000) -> Path:
-    """``root/cmu_arctic/cmu_us_<spk>_arctic/{wav,etc/txt.done.data}`` like the real CMU ARCTIC, 16 kHz."""
+def make_arctic_tree(root: Path, speakers=("bdl", "slt"), n: int = 12, sample_rate: int = 16000,
+                     ids: list[str] | None = None) -> Path:
+    """``root/cmu_arctic/cmu_us_<spk>_arctic/{wav,etc/txt.done.data}`` like the real CMU ARCTIC, 16 kHz (prompt ids
+    ``arctic_a0001``.. or ``ids``)."""
     base = root / "cmu_arctic"
     for s, spk in enumerate(speakers):
         folder = base / f"cmu_us_{spk}_arctic"
         (folder / "wav").mkdir(parents=True, exist_ok=True)
         (folder / "etc").mkdir(parents=True, exist_ok=True)
         lines = []
-        for i in range(n):
-            utt_id = f"arctic_a{i + 1:04d}"
+        for i, utt_id in enumerate(ids or [f"arctic_a{i + 1:04d}" for i in range(n)]):
             sf.write(folder / "wav" / f"{utt_id}.wav", tone(0.3 + 0.04 * i + 0.1 * s, sample_rate, 120 + 80 * s, i),
                      sample_rate, subtype="PCM_16")
             lines.append(f'( {utt_id} "{TEXTS[i % len(TEXTS)]}" )')

@@ -115,6 +115,11 @@ def main(args: list[str] | None = None) -> None:
     if argv and argv[0] == "reproduce":
         reproduce(argv[1:])
         return
+    if argv and argv[0] == "convert":
+        from zoo.convert import main as convert
+
+        convert(argv[1:])
+        return
     import_experiments()
     if args is None and len(sys.argv) <= 1:
         args = ["--help"]

@@ -6,9 +6,10 @@ teacher runs teacher-forced on the same batch. The teacher is not a submodule: i
 the optimiser, DDP wrapping, ``train()``/``eval()`` switching and the checkpoint, and only follows the device.
 
 Batches: ``ParallelBatch`` (source mel -> target mel) or ``SpeechBatch`` (autoencoder: the mel is both).
-Validation logs teacher-forced ``focus_rate``/``diagonality`` and, from free-running conversions, ``mcd_db`` and
-``duration_ratio``; inside epoch 0 the alignment figures are also logged every ``probe_every_n_steps`` optimiser steps
-on a fixed validation batch (``probe/*``), so "diagonal by the end of the first epoch" can be watched happening.
+Validation logs teacher-forced ``focus_rate``/``diagonality`` and, from free-running conversions, ``mel_cd_proxy_db``
+(a fast log-mel cepstral distance, ``zoo.metrics.mel_distance``; not the published MCD, which needs waveforms:
+``zoo.metrics.mcd``, reported by ``python -m zoo reproduce attention-distillation``) and ``duration_ratio``; inside
+epoch 0 the alignment figures are also logged every ``probe_every_n_steps`` optimiser steps on a fixed validation batch (``probe/*``), so "diagonal by the end of the first epoch" can be watched happening.
 
 Prediction writes ``<id>.wav`` (Griffin-Lim) and ``<id>.png`` (alignment) per source utterance of the predict loader
 (the test split) into ``<trainer.default_root_dir>/predictions/`` or ``predict_dir``.
@@ -35,7 +36,7 @@ from zoo.losses.distillation import attention_distillation_loss
 from zoo.losses.tacotron import masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample
 from zoo.metrics.alignment import diagonality, focus_rate
-from zoo.metrics.mcd import mel_cepstral_distortion, normalized_mel_to_log_amplitude
+from zoo.metrics.mel_distance import mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
 from zoo.nn.tacotron_blocks import guided_attention_loss
 from zoo.nn.vc import Seq2SeqVC, VCOutput
 
@@ -293,7 +294,8 @@ class VoiceConversion(L.LightningModule):
         self._conversion_figures(batch, batch_idx, "test")
 
     def _conversion_figures(self, batch: Any, batch_idx: int, stage: str) -> None:
-        """MCD and duration ratio of free-running conversions of the first ``mcd_max_utterances`` of the loader."""
+        """Proxy cepstral distance and duration ratio of free-running conversions of the first ``mcd_max_utterances``
+        of the loader."""
         budget = self.hparams.mcd_max_utterances
         src, src_lengths, tgt, tgt_lengths = _pair(batch)
         start = batch_idx * src.shape[0]  # the loaders are in order and all but the last batch are full
@@ -301,12 +303,12 @@ class VoiceConversion(L.LightningModule):
         if n <= 0:
             return
         mcd, ratio = self.conversion_figures(src[:n], src_lengths[:n], tgt[:n], tgt_lengths[:n])
-        self.log_dict({f"{stage}/mcd_db": mcd, f"{stage}/duration_ratio": ratio}, on_epoch=True, sync_dist=True,
+        self.log_dict({f"{stage}/mel_cd_proxy_db": mcd, f"{stage}/duration_ratio": ratio}, on_epoch=True, sync_dist=True,
                       batch_size=n)
 
     @torch.no_grad()
     def conversion_figures(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean MCD (dB) and predicted/target duration of free-running conversions; the max-length guard is twice
+        """Mean proxy cepstral distance (dB) and predicted/target duration of free-running conversions; the max-length guard is twice
         the longest target (a conversion that never stops scores a duration ratio near 2)."""
         max_frames = min(self.hparams.max_decoder_frames, 2 * int(tgt_lengths.max()))
         out = self.net.infer(src, src_lengths, max_frames, self.hparams.stop_threshold)
@@ -315,7 +317,7 @@ class VoiceConversion(L.LightningModule):
             n, m = int(out.lengths[i]), int(tgt_lengths[i])
             pred = normalized_mel_to_log_amplitude(out.mel_postnet[i, :n], self.audio)
             ref = normalized_mel_to_log_amplitude(tgt[i, :m], self.audio)
-            mcds.append(mel_cepstral_distortion(pred, ref))
+            mcds.append(mel_cepstral_distance_proxy(pred, ref))
             ratios.append(n / m)
         return torch.tensor(sum(mcds) / len(mcds)), torch.tensor(sum(ratios) / len(ratios))
 

@@ -1,0 +1,49 @@
+"""``python -m zoo convert --vc CKPT --wav FILE_OR_DIR --out DIR``: convert a wav file or a folder of wavs with a
+trained voice-conversion checkpoint (teacher or student), Griffin-Lim vocoding; outputs are named like their sources
+(``OUT/<name>.wav`` and the alignment ``OUT/<name>.png``), plus ``OUT/conversions.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from zoo.audio import AudioError
+from zoo.errors import ZooError
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m zoo convert", description=__doc__)
+    parser.add_argument("--vc", required=True, help="a VoiceConversion checkpoint (e.g. OUT/distilled/checkpoints/last.ckpt)")
+    parser.add_argument("--wav", required=True, help="a source-speaker wav file or a folder of them")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--vocoder", default="griffin-lim", choices=["griffin-lim"],
+                        help="waveform synthesis (Griffin-Lim at the model's AudioConfig)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when present)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the alignment figures")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, but got {args.batch_size}")
+    from zoo.pipeline import VoiceConverter, wav_files
+
+    try:
+        files = wav_files(args.wav)
+        converter = VoiceConverter.from_checkpoint(args.vc, args.device)
+        records = converter.convert_files(files, args.out, args.batch_size, progress=not args.no_progress,
+                                          figures=not args.no_figures)
+    except (ZooError, AudioError, FileNotFoundError, ValueError) as err:
+        if os.environ.get("ZOO_TRACEBACK"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    (args.out / "conversions.json").write_text(json.dumps({"checkpoint": str(args.vc), "vocoder": args.vocoder,
+                                                           "files": records}, indent=2))
+    print(f"converted {len(records)} file(s) into {args.out}")
+
+
+if __name__ == "__main__":
+    main()
