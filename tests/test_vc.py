@@ -15,7 +15,7 @@ from datamodules.batches import ParallelBatch, SpeechBatch
 from zoo.audio import AudioConfig
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
-from zoo.metrics.mcd import dct_cepstrum, dtw_path, mel_cepstral_distortion, normalized_mel_to_log_amplitude
+from zoo.metrics.mel_distance import dtw_path, mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
 from zoo.models.vc import VoiceConversion, distill_weight_at, load_net_weights
 from zoo.nn.vc import PyramidalBLSTMEncoder, Seq2SeqVC, pyramid_lengths
 
@@ -112,29 +112,18 @@ def test_seq2seq_vc_shapes_and_inference():
 # --- MCD --------------------------------------------------------------------------------------------------------
 
 
-def test_cepstrum_is_the_cosine_series_of_the_mcd_formula():
-    """log|X(w_k)| = c0 + 2 sum_{m>=1} c_m cos(m w_k), w_k = pi (k + 1/2) / C: the cepstra rebuild the log-mel."""
-    x = torch.randn(4, 5, dtype=torch.float64)
-    c = dct_cepstrum(x)  # (4, 5)
-    w = math.pi / 5 * (torch.arange(5, dtype=torch.float64) + 0.5)  # (5,)
-    m = torch.arange(1, 5, dtype=torch.float64)
-    rebuilt = c[:, :1] + 2 * (c[:, 1:].unsqueeze(-1) * torch.cos(m.unsqueeze(-1) * w)).sum(1)
-    torch.testing.assert_close(rebuilt, x)
-    torch.testing.assert_close(c[:, 0], x.mean(-1))  # c0 is the mean log amplitude
-
-
 def test_dtw_path_hand_computed():
     cost = np.array([[0.0, 5.0, 5.0], [0.0, 5.0, 5.0], [5.0, 0.0, 5.0], [5.0, 5.0, 0.0]])
     assert dtw_path(cost) == [(0, 0), (1, 0), (2, 1), (3, 2)]
 
 
-def test_mcd_hand_computed_c0_excluded_and_time_warped():
+def test_mel_cd_proxy_hand_computed_c0_excluded_and_time_warped():
     w = math.pi / N_MELS * (torch.arange(N_MELS, dtype=torch.float64) + 0.5)
     a = torch.zeros(1, N_MELS, dtype=torch.float64)
-    b = (2 * 0.5 * torch.cos(w)).unsqueeze(0)  # the log-mel whose cepstrum is c1 = 0.5, every other c_m = 0
-    assert mel_cepstral_distortion(a, b) == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.5)
-    assert mel_cepstral_distortion(b + 3.0, b) == pytest.approx(0.0, abs=1e-9)  # a level offset is c0 only
-    assert mel_cepstral_distortion(b.repeat(3, 1), b) == pytest.approx(0.0, abs=1e-9)  # slower but same: DTW
+    b = (0.5 * torch.cos(w)).unsqueeze(0)  # the log-mel whose cepstrum is c1 = 0.5 (SPTK's convention), others 0
+    assert mel_cepstral_distance_proxy(a, b) == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.5)
+    assert mel_cepstral_distance_proxy(b + 3.0, b) == pytest.approx(0.0, abs=1e-9)  # a level offset is c0 only
+    assert mel_cepstral_distance_proxy(b.repeat(3, 1), b) == pytest.approx(0.0, abs=1e-9)  # slower but same: DTW
     mel = torch.tensor([[0.0, 1.0]])
     log_amp = normalized_mel_to_log_amplitude(mel, AUDIO)
     assert log_amp.tolist()[0] == pytest.approx([(AUDIO.min_db + AUDIO.ref_db) * math.log(10) / 20,
@@ -230,8 +219,11 @@ def test_predict_writes_wav_and_alignment(tmp_path: Path):
 # --- the reproduction, end to end -------------------------------------------------------------------------------
 
 
-def test_reproduce_chain_tiny_preset(tmp_path: Path):
+def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
+    import shutil
+
     from zoo.cli import main
+    from zoo.reproduce_vc import ROWS
 
     out = tmp_path / "report"
     main(["reproduce", "attention-distillation", "--preset", "tiny", "--out", str(out), "--data-root",
@@ -239,12 +231,88 @@ def test_reproduce_chain_tiny_preset(tmp_path: Path):
     report = json.loads((out / "report.json").read_text())
     for name in ("distilled", "baseline"):
         figures = report["students"][name]
-        for key in ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mcd_db"):
+        for key in ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mel_cd_proxy_db"):
             assert 0.0 <= figures[key] < 100.0, (name, key)
         assert figures["probe_steps"], "no alignment probe inside epoch 0"
     assert report["students"]["distilled"]["steps"] == report["students"]["baseline"]["steps"]
-    assert 0.0 < report["mean_frame"]["mcd_db"] < 100.0  # the trivial converter's MCD, for scale
+    rows = report["rows"]
+    assert list(rows) == list(ROWS)
+    assert rows["target_natural"]["mcd_db"] == pytest.approx(0.0, abs=1e-9)  # the metric's floor
+    for name in ROWS[1:]:
+        assert math.isfinite(rows[name]["mcd_db"]) and rows[name]["mcd_db"] > 0, name
+        assert 0.0 <= rows[name]["wer"] and 1.0 <= rows[name]["dnsmos_ovrl"] <= 5.0, name
+    assert rows["distilled"]["checkpoint"].endswith("distilled/checkpoints/last.ckpt")
+    assert rows["target_natural"]["checkpoint"] is None
+    dev_ids = [u["id"] for u in json.loads((out / "utterances.json").read_text())["distilled"]]
+    assert dev_ids and all((out / "wavs" / "distilled" / f"{i}.wav").is_file() for i in dev_ids)
     assert (out / "alignments.png").is_file() and (out / "diagonality_vs_step.png").is_file()
-    assert "| distilled |" in (out / "report.md").read_text()
+    assert "| distilled: " in (out / "report.md").read_text()
     distilled_args = (out / "distilled" / "overrides.yaml").read_text()
     assert "teacher_checkpoint" in distilled_args and "distill_weight: 1.0" in distilled_args
+
+    # a folder of source wavs converted by the distilled student: outputs named like their sources
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for wav in sorted((tmp_path / "data" / "embedded" / "cmu_arctic" / "cmu_us_bdl_arctic" / "wav").glob("*.wav"))[:3]:
+        shutil.copy(wav, sources / wav.name)
+    converted = tmp_path / "converted"
+    main(["convert", "--vc", rows["distilled"]["checkpoint"], "--wav", str(sources), "--out", str(converted),
+          "--no-progress"])
+    names = sorted(p.stem for p in sources.glob("*.wav"))
+    assert sorted(p.stem for p in converted.glob("*.wav")) == names
+    assert sorted(p.stem for p in converted.glob("*.png")) == names
+    record = json.loads((converted / "conversions.json").read_text())
+    assert record["checkpoint"] == rows["distilled"]["checkpoint"] and len(record["files"]) == 3
+    # reusing every trained stage rescores without training again
+    report2 = main(["reproduce", "attention-distillation", "--preset", "tiny", "--out", str(out), "--data-root",
+                    str(tmp_path / "data"), "--no-wandb", "--reuse"])
+    again = json.loads((out / "report.json").read_text())
+    assert again["train_seconds"] == dict.fromkeys(again["train_seconds"], 0.0) and report2 is None
+    assert again["rows"]["distilled"]["mcd_db"] == pytest.approx(rows["distilled"]["mcd_db"])
+
+
+def test_convert_refuses_other_checkpoints_and_missing_inputs(tmp_path: Path, capsys):
+    from zoo.cli import main
+
+    ckpt = tmp_path / "vae.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"_class_path": "zoo.models.vae.VAE"}}, ckpt)
+    wav_dir = tmp_path / "wavs"
+    wav_dir.mkdir()
+    import soundfile as sf
+
+    sf.write(wav_dir / "a.wav", np.zeros(800, dtype=np.float32), 8000)
+    for args, message in (
+        (["--vc", str(ckpt), "--wav", str(wav_dir)], "was written by zoo.models.vae.VAE"),
+        (["--vc", str(tmp_path / "nope.ckpt"), "--wav", str(wav_dir)], "does not exist"),
+        (["--vc", str(ckpt), "--wav", str(tmp_path / "missing")], "does not exist"),
+        (["--vc", str(ckpt), "--wav", str(tmp_path)], "holds no .wav file"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["convert", *args, "--out", str(tmp_path / "out")])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_real_preset_stages_and_their_configs(tmp_path: Path):
+    """The real preset: the teacher pretrains as an autoencoder on both ARCTIC speakers' training prompts (after an
+    LJSpeech stage when LJSpeech is under the data root), every ARCTIC stage on the standard split at 16 kHz."""
+    from zoo.reproduce_vc import PRESETS, _stage_overrides, stages
+
+    preset = PRESETS["real"]
+    assert stages(preset, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline")
+    (tmp_path / "LJSpeech-1.1").mkdir()
+    (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("LJ001-0001|a|a\n")
+    assert stages(preset, str(tmp_path))[0] == "teacher_pretrain_lj"
+    arctic = str(tmp_path / "arctic")
+    pre = _stage_overrides("teacher_pretrain", preset, tmp_path, str(tmp_path), arctic, None, tmp_path / "lj.ckpt", False)
+    assert pre["data"]["class_path"] == "datamodules.CMUArcticDataModule"
+    assert pre["data"]["init_args"]["mode"] == "pooled" and pre["data"]["init_args"]["split"] == "standard"
+    assert pre["data"]["init_args"]["audio"]["sample_rate"] == 16000 and pre["data"]["init_args"]["audio"]["n_mels"] == 80
+    assert pre["model"]["init_args"]["init_from"] == str(tmp_path / "lj.ckpt")
+    lj = _stage_overrides("teacher_pretrain_lj", preset, tmp_path, str(tmp_path), arctic, None, None, False)
+    assert "class_path" not in lj["data"] and lj["data"]["init_args"]["source"] == "real"  # the LJSpeech config's
+    student = _stage_overrides("distilled", preset, tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt", None, False)
+    args = student["data"]["init_args"]
+    assert args["split"] == "standard" and args["root"] == arctic and args["batch_size"] == preset["student_batch_size"]
+    assert student["model"]["init_args"]["teacher_checkpoint"] == str(tmp_path / "t.ckpt")
