@@ -39,8 +39,10 @@ SIZES: dict[str, list[str]] = {
     "tacotron": [*_TTS, "--model.init_args.reduction_factor", "2"],
     "tacotron2": [*_TTS, "--model.init_args.encoder_conv_channels", "128", "--model.init_args.encoder_lstm_hidden", "64",
                   "--model.init_args.postnet_channels", "128"],
-    "vc_teacher_pretrain": _VC, "vc_teacher": _VC,
-    "vc_distill": [*_VC, "--model.init_args.teacher_checkpoint", "null", "--model.init_args.distill_weight", "0"],
+    # the embedded corpus has no dev/eval prompts of the standard ARCTIC split the VC configs use: split it seeded
+    "vc_teacher_pretrain": _VC, "vc_teacher": [*_VC, "--data.init_args.split", "seeded"],
+    "vc_distill": [*_VC, "--model.init_args.teacher_checkpoint", "null", "--model.init_args.distill_weight", "0",
+                   "--data.init_args.split", "seeded"],
 }
 
 

@@ -22,15 +22,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from zoo.audio import AudioFrontEnd, save_wav
 from zoo.media import MediaSample
-
-
-def _matplotlib():
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never open a window on a training node
-    import matplotlib.pyplot as plt
-
-    return plt
+from zoo.plotting import pyplot
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
@@ -102,7 +94,7 @@ class MediaCallback(Callback):
         return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
     def emit_figures(self, trainer: L.Trainer, key: str, figures: list[Any], captions: list[str]) -> None:
-        plt = _matplotlib()
+        plt = pyplot()
         wandb_logger = self._wandb(trainer)
         if wandb_logger is not None:
             import wandb
@@ -150,7 +142,7 @@ class AttentionPlotCallback(MediaCallback):
     def log_media(self, trainer: L.Trainer, pl_module: L.LightningModule, sample: MediaSample) -> None:
         if sample.alignments is None:
             return
-        plt = _matplotlib()
+        plt = pyplot()
         align = sample.alignments
         n = min(self.num_examples, align.shape[0])
         figures = []
@@ -173,7 +165,7 @@ class SpectrogramPlotCallback(MediaCallback):
     def log_media(self, trainer: L.Trainer, pl_module: L.LightningModule, sample: MediaSample) -> None:
         if sample.mel_pred is None:
             return
-        plt = _matplotlib()
+        plt = pyplot()
         n = min(self.num_examples, sample.mel_pred.shape[0])
         figures = []
         for i in range(n):
@@ -247,7 +239,7 @@ class ImageGridCallback(MediaCallback):
     def log_media(self, trainer: L.Trainer, pl_module: L.LightningModule, sample: MediaSample) -> None:
         if not sample.images:
             return
-        plt = _matplotlib()
+        plt = pyplot()
         figures, captions = [], []
         for name, images in sample.images.items():
             grid = self.grid(images)

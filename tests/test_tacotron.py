@@ -21,7 +21,7 @@ from zoo.models.tacotron import Tacotron as TacotronExperiment
 from zoo.models.tacotron import Tacotron2 as Tacotron2Experiment
 from zoo.models.tacotron import scheduled_teacher_forcing_ratio
 from zoo.nn.tacotron import GlobalStyleTokens, Tacotron, Tacotron2, TacotronDecoder
-from zoo.nn.tacotron_blocks import lengths_to_mask
+from zoo.sequence import lengths_to_mask
 
 B, T_ENC, D_MEM, N_MELS = 3, 7, 12, 6
 MEM_LENGTHS = torch.tensor([7, 5, 3])

@@ -25,13 +25,12 @@ from zoo.nn.tacotron_blocks import (
     Postnet,
     Prenet,
     frames_to_steps,
-    guided_attention_loss,
     last_frame_of_steps,
-    lengths_to_mask,
-    pad_to_multiple,
     stack_decoder_outputs,
     steps_to_frames,
 )
+from zoo.losses.tacotron import guided_attention_loss
+from zoo.sequence import decoder_steps, lengths_to_mask, pad_to_multiple
 
 B, T, D = 3, 11, 8
 LENGTHS = torch.tensor([11, 7, 4])
@@ -454,3 +453,9 @@ def test_guided_attention_loss_is_near_zero_on_a_diagonal() -> None:
     assert near < 0.25 * anti
     with pytest.raises(ValueError, match="0"):
         guided_attention_loss(diagonal, lengths, lengths, g=0.0)
+
+
+def test_decoder_steps_is_ceil_of_frames_over_r() -> None:
+    assert decoder_steps(torch.tensor([1, 4, 5, 8, 9]), 4).tolist() == [1, 1, 2, 2, 3]
+    with pytest.raises(ValueError, match="r must be positive"):
+        decoder_steps(torch.tensor([3]), 0)

@@ -545,5 +545,18 @@ class AudioFrontEnd(torch.nn.Module):
         return self.deemphasize(self.griffin_lim(self._sharpen(self.mel_to_linear_magnitude(mel_norm))))
 
 
+
+def griffin_lim_wav(mel: torch.Tensor, config: AudioConfig) -> torch.Tensor:
+    """(T, n_mels) normalised mel frames -> (S,) waveform in [-1, 1] by Griffin-Lim at ``config``'s power and
+    iterations; an utterance shorter than one FFT window (an early stop) is padded with silent frames first."""
+    front = AudioFrontEnd(config)
+    min_frames = config.n_fft // config.hop_length + 1
+    spec = mel.detach().clamp(0.0, 1.0).float().cpu()
+    if spec.shape[0] < min_frames:
+        spec = torch.cat([spec, spec.new_zeros(min_frames - spec.shape[0], spec.shape[1])])
+    with torch.no_grad():
+        return front.mel_to_wav(spec.T).clamp(-1.0, 1.0)
+
+
 def _complex_of(dtype: torch.dtype) -> torch.dtype:
     return {torch.float64: torch.complex128, torch.float16: torch.complex32}.get(dtype, torch.complex64)

@@ -123,9 +123,9 @@ def _evaluate(ckpt: Path, overrides: dict, split: str) -> tuple[dict[str, Any], 
 
 
 def _triptych(path: Path, utt_id: str, panels: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l1: tuple[float, float]) -> None:
-    from callbacks.media import _matplotlib
+    from zoo.plotting import pyplot
 
-    plt = _matplotlib()
+    plt = pyplot()
     titles = (f"input (blurry), L1 {l1[0]:.4f}", f"output (pix2pix), L1 {l1[1]:.4f}", "truth")
     fig, axes = plt.subplots(3, 1, figsize=(8, 6.6))
     for ax, title, mel in zip(axes, titles, panels):

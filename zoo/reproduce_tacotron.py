@@ -134,7 +134,8 @@ def _datamodule(name: str, overrides: dict):
 def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, Any]:
     """Teacher-forced figures on the whole validation split, and free-running synthesis of the held-out sentences."""
     from zoo.metrics.alignment import diagonality, focus_rate
-    from zoo.models.tacotron import Tacotron, Tacotron2, _decoder_steps
+    from zoo.models.tacotron import Tacotron, Tacotron2
+    from zoo.sequence import decoder_steps
 
     cls = Tacotron if name == "tacotron" else Tacotron2
     model = cls.load_from_checkpoint(ckpt, map_location="cpu").eval()
@@ -144,7 +145,7 @@ def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, An
     sums, n = {"diagonality": 0.0, "focus_rate": 0.0}, 0
     for batch in dm.val_dataloader():
         out_tf = model.net(batch.text, batch.text_lengths, batch.mel, batch.mel_lengths, 1.0)
-        dec = _decoder_steps(batch.mel_lengths, r)
+        dec = decoder_steps(batch.mel_lengths, r)
         size = len(batch.ids)
         sums["diagonality"] += float(diagonality(out_tf.alignments, dec, batch.text_lengths)) * size
         sums["focus_rate"] += float(focus_rate(out_tf.alignments, dec, batch.text_lengths)) * size
@@ -172,10 +173,10 @@ def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, An
 def _alignment_plot(out: Path, overrides: dict[str, dict], ckpts: dict[str, Path]) -> str:
     """Per model: the teacher-forced alignment of the first validation utterance and the free-running one of the
     first held-out sentence."""
-    from callbacks.media import _matplotlib
+    from zoo.plotting import pyplot
     from zoo.models.tacotron import Tacotron, Tacotron2
 
-    plt = _matplotlib()
+    plt = pyplot()
     fig, axes = plt.subplots(len(ckpts), 2, figsize=(12, 3.6 * len(ckpts)), squeeze=False)
     for row, (name, ckpt) in enumerate(ckpts.items()):
         model = (Tacotron if name == "tacotron" else Tacotron2).load_from_checkpoint(ckpt, map_location="cpu").eval()
@@ -201,9 +202,9 @@ def _alignment_plot(out: Path, overrides: dict[str, dict], ckpts: dict[str, Path
 
 
 def _curve_plot(out: Path, models: dict[str, dict]) -> str:
-    from callbacks.media import _matplotlib
+    from zoo.plotting import pyplot
 
-    plt = _matplotlib()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, key, target in ((axes[0], "diagonality", 0.7), (axes[1], "focus_rate", 0.5)):
         for name, m in models.items():

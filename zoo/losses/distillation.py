@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from zoo.nn.tacotron_blocks import lengths_to_mask
+from zoo.sequence import lengths_to_mask
 
 
 def attention_distillation_loss(

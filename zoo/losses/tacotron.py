@@ -1,5 +1,4 @@
-"""Losses of the Tacotron family as pure functions (the guided attention loss lives with the blocks,
-``zoo.nn.tacotron_blocks.guided_attention_loss``)."""
+"""Losses of the Tacotron family (and of every attention decoder built on it) as pure functions."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo.nn.tacotron_blocks import lengths_to_mask
+from zoo.sequence import lengths_to_mask
 
 SpectrogramLoss = Literal["l1", "mse"]
 
@@ -47,4 +46,30 @@ def stop_token_loss(logits: Tensor, lengths: Tensor, pos_weight: float = 1.0) ->
     return F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=weight)
 
 
-__all__ = ["masked_spectrogram_loss", "stop_targets", "stop_token_loss"]
+def guided_attention_loss(
+    alignments: Tensor,
+    dec_lengths: Tensor,
+    enc_lengths: Tensor,
+    g: float = 0.2,
+) -> Tensor:
+    """Guided attention loss (Tachibana et al. 2017): mean of A * W over valid (decoder, encoder) cells.
+
+    alignments (B, T_dec, T_enc); dec_lengths, enc_lengths (B,). For decoder step t of T and encoder
+    step n of N (this utterance's lengths), W = 1 - exp(-(n/N - t/T)^2 / (2 g^2)). Returns a float32
+    scalar: the sum over every valid cell of the batch divided by their count.
+    """
+    if not g > 0:
+        raise ValueError(f"g must be positive, but got {g}")
+    batch, t_dec, t_enc = alignments.shape
+    device = alignments.device
+    dec_lengths = dec_lengths.to(device)
+    enc_lengths = enc_lengths.to(device)
+    t = torch.arange(t_dec, device=device, dtype=torch.float32) / dec_lengths.unsqueeze(1).float()  # (B, T_dec)
+    n = torch.arange(t_enc, device=device, dtype=torch.float32) / enc_lengths.unsqueeze(1).float()  # (B, T_enc)
+    penalty = 1.0 - torch.exp(-((n.unsqueeze(1) - t.unsqueeze(2)) ** 2) / (2.0 * g * g))  # (B, T_dec, T_enc)
+    valid = lengths_to_mask(dec_lengths, t_dec).unsqueeze(2) & lengths_to_mask(enc_lengths, t_enc).unsqueeze(1)
+    weighted = (alignments.float() * penalty).masked_fill(~valid, 0.0)  # (B, T_dec, T_enc)
+    return weighted.sum() / valid.sum().clamp(min=1)
+
+
+__all__ = ["guided_attention_loss", "masked_spectrogram_loss", "stop_targets", "stop_token_loss"]

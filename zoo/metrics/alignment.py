@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from zoo.nn.tacotron_blocks import lengths_to_mask
+from zoo.sequence import lengths_to_mask
 
 
 def _valid(alignments: Tensor, dec_lengths: Tensor, enc_lengths: Tensor) -> tuple[Tensor, Tensor]:

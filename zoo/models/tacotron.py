@@ -26,11 +26,11 @@ from torch import Tensor
 import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule with the CLI)
 from datamodules.batches import SpeechBatch
 from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
-from zoo.losses.tacotron import masked_spectrogram_loss, stop_token_loss
+from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
+from zoo.sequence import decoder_steps
 from zoo.media import MediaSample
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.nn import tacotron as nets
-from zoo.nn.tacotron_blocks import guided_attention_loss
 
 
 def scheduled_teacher_forcing_ratio(step: int, start: float, final: float | None, decay_steps: int) -> float:
@@ -40,10 +40,6 @@ def scheduled_teacher_forcing_ratio(step: int, start: float, final: float | None
         return start
     progress = min(max(step, 0) / decay_steps, 1.0)
     return start + (final - start) * progress
-
-
-def _decoder_steps(mel_lengths: Tensor, r: int) -> Tensor:
-    return torch.div(mel_lengths + r - 1, r, rounding_mode="floor")  # (B,) ceil(T / r)
 
 
 class _TacotronExperiment(L.LightningModule):
@@ -93,7 +89,7 @@ class _TacotronExperiment(L.LightningModule):
         losses["stop"] = stop_token_loss(out.stop_logits, batch.mel_lengths, hp.stop_pos_weight)
         total = total + hp.stop_weight * losses["stop"]
         if hp.guided_attention_weight > 0:
-            dec_steps = _decoder_steps(batch.mel_lengths, self.reduction_factor)
+            dec_steps = decoder_steps(batch.mel_lengths, self.reduction_factor)
             losses["guided_attention"] = guided_attention_loss(
                 out.alignments, dec_steps, batch.text_lengths, hp.guided_attention_sigma
             )
@@ -120,7 +116,7 @@ class _TacotronExperiment(L.LightningModule):
         losses = self._losses(out, batch)
         logs = {f"{stage}/{name}": value for name, value in losses.items()}
         if stage != "train":
-            dec_steps = _decoder_steps(batch.mel_lengths, self.reduction_factor)
+            dec_steps = decoder_steps(batch.mel_lengths, self.reduction_factor)
             logs[f"{stage}/focus_rate"] = focus_rate(out.alignments, dec_steps, batch.text_lengths)
             logs[f"{stage}/diagonality"] = diagonality(out.alignments, dec_steps, batch.text_lengths)
         else:
@@ -154,7 +150,7 @@ class _TacotronExperiment(L.LightningModule):
         return MediaSample(
             ids=list(batch.ids),
             alignments=out.alignments,
-            decoder_lengths=_decoder_steps(batch.mel_lengths, self.reduction_factor),
+            decoder_lengths=decoder_steps(batch.mel_lengths, self.reduction_factor),
             encoder_lengths=batch.text_lengths,
             mel_pred=self._mel_prediction(out).clamp(0.0, 1.0),
             mel_target=batch.mel,
@@ -188,13 +184,13 @@ class _TacotronExperiment(L.LightningModule):
 
     def predict_step(self, batch: SpeechBatch, batch_idx: int) -> list[dict[str, Any]]:
         """Text -> mel (stop token) -> Griffin-Lim wav, with the alignment image beside each wav."""
-        from callbacks.media import _matplotlib
+        from zoo.plotting import pyplot
 
         out = self.synthesize(batch.text, batch.text_lengths)
         front = AudioFrontEnd(self.audio)
         folder = self.predict_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        plt = _matplotlib()
+        plt = pyplot()
         r = self.reduction_factor
         guard_frames = math.ceil(self.hparams.max_decoder_frames / r) * r
         results = []

@@ -29,15 +29,15 @@ from lightning.fabric.utilities.apply_func import move_data_to_device
 from torch import Tensor
 
 from datamodules.batches import ParallelBatch, SpeechBatch
-from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
+from zoo.audio import AudioConfig, griffin_lim_wav, save_wav
 from zoo.checkpoints import load_weights_only, report_state_dict_mismatch
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
-from zoo.losses.tacotron import masked_spectrogram_loss, stop_token_loss
+from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
+from zoo.sequence import decoder_steps
 from zoo.media import MediaSample
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.metrics.mel_distance import mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
-from zoo.nn.tacotron_blocks import guided_attention_loss
 from zoo.nn.vc import Seq2SeqVC, VCOutput
 
 DistillSchedule = Literal["constant", "step", "linear"]
@@ -105,10 +105,6 @@ def load_model(path: str | Path) -> VoiceConversion:
     model = VoiceConversion(**hp)
     load_net_weights(model.net, path, "model")
     return model.eval()
-
-
-def _decoder_steps(frames: Tensor, r: int) -> Tensor:
-    return torch.div(frames + r - 1, r, rounding_mode="floor")  # (B,) ceil(T / r)
 
 
 def _pair(batch: ParallelBatch | SpeechBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -251,7 +247,7 @@ class VoiceConversion(L.LightningModule):
         total = sum(losses.values())
         losses["stop"] = stop_token_loss(out.stop_logits, tgt_lengths, hp.stop_pos_weight)
         total = total + hp.stop_weight * losses["stop"]
-        dec_steps = _decoder_steps(tgt_lengths, self.reduction_factor)
+        dec_steps = decoder_steps(tgt_lengths, self.reduction_factor)
         if hp.guided_attention_weight > 0:
             losses["guided_attention"] = guided_attention_loss(out.alignments, dec_steps, out.memory_lengths,
                                                                hp.guided_attention_sigma)
@@ -266,7 +262,7 @@ class VoiceConversion(L.LightningModule):
         return losses
 
     def _alignment_figures(self, out: VCOutput, tgt_lengths: Tensor) -> dict[str, Tensor]:
-        dec_steps = _decoder_steps(tgt_lengths, self.reduction_factor)
+        dec_steps = decoder_steps(tgt_lengths, self.reduction_factor)
         return {"focus_rate": focus_rate(out.alignments, dec_steps, out.memory_lengths),
                 "diagonality": diagonality(out.alignments, dec_steps, out.memory_lengths)}
 
@@ -355,7 +351,7 @@ class VoiceConversion(L.LightningModule):
         out = self.net(src, src_lengths, tgt, tgt_lengths)
         return MediaSample(
             ids=list(batch.ids), alignments=out.alignments,
-            decoder_lengths=_decoder_steps(tgt_lengths, self.reduction_factor), encoder_lengths=out.memory_lengths,
+            decoder_lengths=decoder_steps(tgt_lengths, self.reduction_factor), encoder_lengths=out.memory_lengths,
             mel_input=src, mel_pred=out.mel_postnet.clamp(0.0, 1.0), mel_target=tgt, mel_lengths=tgt_lengths,
             audio_config=self.audio,
         )
@@ -367,32 +363,19 @@ class VoiceConversion(L.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, Any]]:
         """Source mel -> free-running converted mel -> Griffin-Lim wav, with the alignment image beside each wav."""
-        from callbacks.media import _matplotlib
+        from zoo.plotting import save_alignment_figure
 
         src, src_lengths, _, _ = _pair(batch)
         out = self.net.infer(src, src_lengths, self.hparams.max_decoder_frames, self.hparams.stop_threshold)
-        front = AudioFrontEnd(self.audio)
         folder = self.predict_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        plt = _matplotlib()
-        min_frames = self.audio.n_fft // self.audio.hop_length + 1
         results = []
         for i, utt_id in enumerate(batch.ids):
             n = int(out.lengths[i])
-            spec = out.mel_postnet[i, :n].clamp(0.0, 1.0).float().cpu()
-            if n < min_frames:  # an early stop can leave fewer frames than one FFT window spans
-                spec = torch.cat([spec, spec.new_zeros(min_frames - n, spec.shape[1])])
-            save_wav(folder / f"{utt_id}.wav", front.mel_to_wav(spec.T), self.audio.sample_rate)
+            save_wav(folder / f"{utt_id}.wav", griffin_lim_wav(out.mel_postnet[i, :n], self.audio), self.audio.sample_rate)
             steps = math.ceil(n / self.reduction_factor)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            ax.imshow(out.alignments[i, :steps, : int(out.memory_lengths[i])].float().cpu().numpy().T, aspect="auto",
-                      origin="lower", interpolation="none")
-            ax.set_xlabel("decoder step")
-            ax.set_ylabel("encoder step")
-            ax.set_title(f"{utt_id}: {n} frames{'' if bool(out.stopped[i]) else ' (max-length guard)'}")
-            fig.tight_layout()
-            fig.savefig(folder / f"{utt_id}.png", dpi=80)
-            plt.close(fig)
+            save_alignment_figure(out.alignments[i, :steps, : int(out.memory_lengths[i])], folder / f"{utt_id}.png",
+                                  f"{utt_id}: {n} frames{'' if bool(out.stopped[i]) else ' (max-length guard)'}")
             results.append({"id": utt_id, "frames": n, "wav": str(folder / f"{utt_id}.wav")})
         return results
 

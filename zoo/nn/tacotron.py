@@ -25,10 +25,9 @@ from zoo.nn.tacotron_blocks import (
     Prenet,
     frames_to_steps,
     last_frame_of_steps,
-    lengths_to_mask,
-    pad_to_multiple,
     stack_decoder_outputs,
 )
+from zoo.sequence import lengths_to_mask, pad_to_multiple
 
 RNN_KINDS = ("lstm", "gru")
 

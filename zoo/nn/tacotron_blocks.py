@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from zoo.sequence import lengths_to_mask
+
 
 def _check_positive(name: str, value: int) -> None:
     if value <= 0:
@@ -34,14 +36,6 @@ def _check_odd(name: str, value: int) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # masks
-
-
-def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
-    """(B,) lengths -> (B, max_len) bool mask, True on valid frames."""
-    if max_len is None:
-        max_len = int(lengths.max())
-    positions = torch.arange(max_len, device=lengths.device)  # (T,)
-    return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
 
 
 def _mask_and_lengths(x: Tensor, lengths: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
@@ -310,20 +304,9 @@ class Postnet(nn.Module):
 # each C wide. These helpers are the one place that layout is encoded.
 
 
-def pad_to_multiple(x: Tensor, r: int, dim: int = 1, value: float = 0.0) -> Tensor:
-    """Pad `x` at the end of `dim` so its size there is a multiple of r."""
-    _check_positive("r", r)
-    size = x.shape[dim]
-    extra = (-size) % r
-    if extra == 0:
-        return x
-    pad_shape = list(x.shape)
-    pad_shape[dim] = extra
-    return torch.cat([x, x.new_full(pad_shape, value)], dim=dim)
-
-
 def frames_to_steps(frames: Tensor, r: int) -> Tensor:
-    """(B, T, C) frames -> (B, T // r, r * C) decoder steps; T must be a multiple of r (see pad_to_multiple)."""
+    """(B, T, C) frames -> (B, T // r, r * C) decoder steps; T must be a multiple of r (see
+    ``zoo.sequence.pad_to_multiple``)."""
     _check_positive("r", r)
     batch, time, channels = frames.shape
     if time % r != 0:
@@ -357,36 +340,6 @@ def stack_decoder_outputs(step_outputs: Sequence[Tensor], r: int) -> Tensor:
     return steps_to_frames(torch.stack(list(step_outputs), dim=1), r)  # (B, N*r, C)
 
 
-# --------------------------------------------------------------------------------------------------
-# losses
-
-
-def guided_attention_loss(
-    alignments: Tensor,
-    dec_lengths: Tensor,
-    enc_lengths: Tensor,
-    g: float = 0.2,
-) -> Tensor:
-    """Guided attention loss (Tachibana et al. 2017): mean of A * W over valid (decoder, encoder) cells.
-
-    alignments (B, T_dec, T_enc); dec_lengths, enc_lengths (B,). For decoder step t of T and encoder
-    step n of N (this utterance's lengths), W = 1 - exp(-(n/N - t/T)^2 / (2 g^2)). Returns a float32
-    scalar: the sum over every valid cell of the batch divided by their count.
-    """
-    if not g > 0:
-        raise ValueError(f"g must be positive, but got {g}")
-    batch, t_dec, t_enc = alignments.shape
-    device = alignments.device
-    dec_lengths = dec_lengths.to(device)
-    enc_lengths = enc_lengths.to(device)
-    t = torch.arange(t_dec, device=device, dtype=torch.float32) / dec_lengths.unsqueeze(1).float()  # (B, T_dec)
-    n = torch.arange(t_enc, device=device, dtype=torch.float32) / enc_lengths.unsqueeze(1).float()  # (B, T_enc)
-    penalty = 1.0 - torch.exp(-((n.unsqueeze(1) - t.unsqueeze(2)) ** 2) / (2.0 * g * g))  # (B, T_dec, T_enc)
-    valid = lengths_to_mask(dec_lengths, t_dec).unsqueeze(2) & lengths_to_mask(enc_lengths, t_enc).unsqueeze(1)
-    weighted = (alignments.float() * penalty).masked_fill(~valid, 0.0)  # (B, T_dec, T_enc)
-    return weighted.sum() / valid.sum().clamp(min=1)
-
-
 __all__ = [
     "CBHG",
     "ConvBiLSTMEncoder",
@@ -395,10 +348,7 @@ __all__ = [
     "Postnet",
     "Prenet",
     "frames_to_steps",
-    "guided_attention_loss",
     "last_frame_of_steps",
-    "lengths_to_mask",
-    "pad_to_multiple",
     "stack_decoder_outputs",
     "steps_to_frames",
 ]

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from zoo.nn.tacotron import TacotronDecoder
-from zoo.nn.tacotron_blocks import Postnet, lengths_to_mask
+from zoo.nn.tacotron_blocks import Postnet
+from zoo.sequence import lengths_to_mask
 
 
 def _check_positive(name: str, value: int) -> None:
