@@ -263,6 +263,11 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
     assert sorted(p.stem for p in converted.glob("*.png")) == names
     record = json.loads((converted / "conversions.json").read_text())
     assert record["checkpoint"] == rows["distilled"]["checkpoint"] and len(record["files"]) == 3
+    # ... and scored against the natural target speaker
+    main(["score", "--converted", str(converted), "--arctic-root", str(tmp_path / "data" / "embedded" / "cmu_arctic"),
+          "--workers", "1"])
+    scores = json.loads((converted / "scores.json").read_text())
+    assert scores["n"] == 3 and math.isfinite(scores["mcd_db"]) and sorted(u["id"] for u in scores["utterances"]) == names
     # reusing every trained stage rescores without training again
     report2 = main(["reproduce", "attention-distillation", "--preset", "tiny", "--out", str(out), "--data-root",
                     str(tmp_path / "data"), "--no-wandb", "--reuse"])

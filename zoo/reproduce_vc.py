@@ -1,20 +1,23 @@
 """``reproduce attention-distillation``: voice conversion with attention distillation, the whole chain in one go.
 
-1. teacher pretraining (``configs/vc_teacher_pretrain.yaml``): the large model as an autoencoder on LJSpeech-layout
-   speech (the embedded eSpeak corpus in every preset but ``paper``);
+1. teacher pretraining (``configs/vc_teacher_pretrain.yaml``): the large model as an autoencoder, each utterance
+   reconstructing itself: on the embedded LJSpeech-layout corpus (``tiny``, ``demo``), or on every training prompt of
+   both CMU ARCTIC speakers (``real``, ``paper``; after an LJSpeech stage when ``<data-root>/LJSpeech-1.1`` exists);
 2. teacher fine-tuning (``configs/vc_teacher.yaml``) on CMU ARCTIC pairs bdl -> slt, initialised from 1;
 3. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
 4. the same student without it (``distill_weight 0``): same seed, data, sizes and steps.
 
 Every stage runs through the zoo CLI from its config plus an override file written beside its results
-(``OUT/<stage>/overrides.yaml``, the exact settings). ``OUT/report.md`` and ``OUT/report.json`` hold the figures:
-for each student the validation focus rate and diagonality (teacher-forced) at the end of epoch 0 and at the end,
-the MCD (dB) and duration ratio of free-running conversions, the diagonality every few steps inside epoch 0, and
-plots of the students' alignments.
+(``OUT/<stage>/overrides.yaml``, the exact settings). Then every row of the report is converted on the validation
+(dev) split, written as wavs (``OUT/wavs/<row>/<id>.wav``) and scored with the field's metrics against the natural
+target: natural target and source speech, target copy-synthesis, a mean-frame converter, the teacher and both students
+(MCD, F0 RMSE/CORR, DDUR, DNSMOS, WER/CER; ``zoo.evaluation``). ``OUT/report.md`` and ``OUT/report.json`` hold those
+figures with the checkpoint behind each row, and per student the teacher-forced focus rate and diagonality at the end
+of epoch 0 and at the end, the diagonality every few steps inside epoch 0, and plots of the alignments.
 
-    python -m zoo reproduce attention-distillation --preset demo --out OUT            # embedded corpora, CPU
-    python -m zoo reproduce attention-distillation --preset demo --out OUT --arctic-root ../shared/data/cmu_arctic
-    python -m zoo reproduce attention-distillation --preset paper --out OUT           # real data, GPU, blog sizes
+    python -m zoo reproduce attention-distillation --preset demo --out OUT        # embedded corpora, CPU, minutes
+    python -m zoo reproduce attention-distillation --preset real --out OUT --arctic-root ../shared/data/cmu_arctic
+    python -m zoo reproduce attention-distillation --preset paper --out OUT --arctic-root DIR   # blog sizes, GPU
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                     "attention_dim": 128, "attention_filters": 16, "attention_kernel_size": 15, "postnet_channels": 64,
                     "lr": 0.003, "stop_pos_weight": 8.0},
         "common": {"reduction_factor": 4, "mcd_max_utterances": 16, "probe_every_n_steps": 20},
-        "pretrain": {"max_steps": 300, "limit_val_batches": 2}, "finetune": {"max_steps": 800, "limit_val_batches": 4},
-        "students": {"max_epochs": 6}, "eval": {"utterances": None, "workers": 2},
+        "pretrain": {"max_steps": 300, "limit_val_batches": 2}, "finetune": {"max_steps": 600, "limit_val_batches": 4},
+        "students": {"max_epochs": 5}, "eval": {"utterances": None, "workers": 2},
     },
     # the blog-scale sizes (teacher 600 / student 300 hidden units) on the real datasets, for a GPU machine
     "paper": {

@@ -27,10 +27,10 @@ import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule
 from datamodules.batches import SpeechBatch
 from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
-from zoo.sequence import decoder_steps
 from zoo.media import MediaSample
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.nn import tacotron as nets
+from zoo.sequence import decoder_steps
 
 
 def scheduled_teacher_forcing_ratio(step: int, start: float, final: float | None, decay_steps: int) -> float:

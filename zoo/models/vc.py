@@ -34,11 +34,11 @@ from zoo.checkpoints import load_weights_only, report_state_dict_mismatch
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
-from zoo.sequence import decoder_steps
 from zoo.media import MediaSample
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.metrics.mel_distance import mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
 from zoo.nn.vc import Seq2SeqVC, VCOutput
+from zoo.sequence import decoder_steps
 
 DistillSchedule = Literal["constant", "step", "linear"]
 
