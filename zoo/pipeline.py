@@ -164,5 +164,3 @@ def wav_files(path: str | Path) -> list[Path]:
 
 
 __all__ = ["Conversion", "VoiceConverter", "checkpoint_class", "wav_files"]
-
-griffin_lim = griffin_lim_wav  # TEMPORARY: the running measurement imports this name; removed after it
