@@ -2,8 +2,9 @@
 # The official PyTorch base brings CUDA, cuDNN and a torch that satisfies pyproject's range, so pip keeps it.
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
-# git: W&B and the run metadata record the commit the code runs from
-RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
+# git: W&B and the run metadata record the commit the code runs from; gcc/g++: pysptk (the MCD metric's SPTK
+# mel-cepstra) has no wheel and compiles on install
+RUN apt-get update && apt-get install -y --no-install-recommends git gcc g++ && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /zoo
 COPY pyproject.toml README.md ./
