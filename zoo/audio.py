@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -546,10 +547,16 @@ class AudioFrontEnd(torch.nn.Module):
 
 
 
+@functools.lru_cache(maxsize=4)
+def _front_end(config: AudioConfig) -> AudioFrontEnd:
+    """One AudioFrontEnd (mel basis and its pseudo-inverse) per config, not one per utterance vocoded."""
+    return AudioFrontEnd(config)
+
+
 def griffin_lim_wav(mel: torch.Tensor, config: AudioConfig) -> torch.Tensor:
     """(T, n_mels) normalised mel frames -> (S,) waveform in [-1, 1] by Griffin-Lim at ``config``'s power and
     iterations; an utterance shorter than one FFT window (an early stop) is padded with silent frames first."""
-    front = AudioFrontEnd(config)
+    front = _front_end(config)
     min_frames = config.n_fft // config.hop_length + 1
     spec = mel.detach().clamp(0.0, 1.0).float().cpu()
     if spec.shape[0] < min_frames:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 
 from zoo.audio import AudioError
-from zoo.errors import ZooError
+from zoo.errors import exit_on_user_error
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,16 +28,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--batch-size must be >= 1, but got {args.batch_size}")
     from zoo.pipeline import VoiceConverter, wav_files
 
-    try:
+    with exit_on_user_error(AudioError, FileNotFoundError, ValueError):
         files = wav_files(args.wav)
         converter = VoiceConverter.from_checkpoint(args.vc, args.device)
         records = converter.convert_files(files, args.out, args.batch_size, progress=not args.no_progress,
                                           figures=not args.no_figures)
-    except (ZooError, AudioError, FileNotFoundError, ValueError) as err:
-        if os.environ.get("ZOO_TRACEBACK"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     (args.out / "conversions.json").write_text(json.dumps({"checkpoint": str(args.vc), "vocoder": args.vocoder,
                                                            "files": records}, indent=2))
     print(f"converted {len(records)} file(s) into {args.out}")

@@ -1,5 +1,12 @@
 """User-facing errors: the CLI prints these as one clear message instead of a traceback."""
 
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
 
 class ZooError(Exception):
     """Base class of errors caused by input the user can fix (data, config, checkpoint)."""
@@ -15,3 +22,16 @@ class DatasetFormatError(ZooError, ValueError):
 
 class CheckpointError(ZooError, ValueError):
     """A checkpoint is missing, unreadable or does not match the model it is loaded into."""
+
+
+@contextlib.contextmanager
+def exit_on_user_error(*errors: type[BaseException]) -> Iterator[None]:
+    """For a command's body: a ZooError (or one of ``errors``) becomes one ``error: ...`` line and exit status 2
+    instead of a traceback (``ZOO_TRACEBACK=1`` keeps the traceback)."""
+    try:
+        yield
+    except (ZooError, *errors) as err:
+        if os.environ.get("ZOO_TRACEBACK"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

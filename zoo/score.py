@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import exit_on_user_error
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     from zoo.pipeline import wav_files
 
     root = args.arctic_root if args.arctic_root.name == "cmu_arctic" else args.arctic_root / "cmu_arctic"
-    try:
+    with exit_on_user_error(FileNotFoundError, ValueError):
         files = {p.stem: p for p in wav_files(args.converted)}
         natural = {u.id: u for u in read_arctic_speaker(speaker_dir(root, args.target_speaker), args.target_speaker)}
         unknown = sorted(set(files) - set(natural))
@@ -49,11 +47,6 @@ def main(argv: list[str] | None = None) -> None:
         with Scorer({i: natural[i].wav_path for i in ids}, {i: natural[i].text for i in ids}, f0_range,
                     args.workers) as scorer:
             row = scorer.score(files)
-    except (ZooError, FileNotFoundError, ValueError) as err:
-        if os.environ.get("ZOO_TRACEBACK"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     out = args.out or args.converted / "scores.json"
     out.write_text(json.dumps({"converted": str(args.converted), "target_speaker": args.target_speaker, **row},
                               indent=1))
