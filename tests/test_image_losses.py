@@ -16,6 +16,8 @@ from zoo.losses.image_generative import (
     mmd_imq,
     mmd_unbiased,
     reconstruction_nll,
+    squared_l2,
+    wae_squared_l2_cost,
 )
 
 
@@ -38,6 +40,15 @@ def test_reconstruction_nll_sums_pixels_and_averages_batch():
     assert reconstruction_nll(logits, torch.full_like(x, 0.5), "gaussian").item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="laplace"):
         reconstruction_nll(logits, x, "laplace")  # type: ignore[arg-type]
+
+
+def test_wae_cost_is_the_reference_scaled_squared_distance():
+    # Two images of 4 pixels: squared distances 4 * 1² = 4 and 4 * 2² = 16, mean 10; the reference's l2sq cost is 0.05 x that.
+    x = torch.zeros(2, 1, 2, 2)
+    y = torch.stack([torch.ones(1, 2, 2), torch.full((1, 2, 2), 2.0)])
+    assert squared_l2(x, y).item() == pytest.approx(10.0)
+    assert wae_squared_l2_cost(x, y).item() == pytest.approx(0.5)
+    assert wae_squared_l2_cost(x, y, scale=1.0).item() == pytest.approx(10.0)
 
 
 def test_imq_kernel_matches_brute_force():

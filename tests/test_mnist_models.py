@@ -118,6 +118,23 @@ def _wgan_gp(**kw):
     return WGANGP(latent_dim=3, **TINY, **{"n_critic": 1, **kw})
 
 
+def test_wae_mmd_objective_scales_the_reconstruction_cost_as_the_reference_does():
+    from zoo.losses.image_generative import squared_l2
+
+    torch.manual_seed(0)
+    model = _wae_mmd(divergence_weight=10.0)
+    x = torch.rand(6, 1, 28, 28)
+    z = model.encode(x)
+    x_hat = model.decode(z)
+    torch.manual_seed(1)
+    mmd = model.divergence(z)
+    torch.manual_seed(1)
+    loss = model.cost(x_hat, x) + 10.0 * model.divergence(z)
+    assert loss.item() == pytest.approx(0.05 * squared_l2(x_hat, x).item() + 10.0 * mmd.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="reconstruction_scale"):
+        _wae_mmd(reconstruction_scale=0.0)
+
+
 # Which sub-networks each optimiser (in configure_optimizers order) may change.
 OWNERS = {
     "vaegan": (_vaegan, (("encoder",), ("decoder",), ("discriminator",))),

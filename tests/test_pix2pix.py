@@ -253,6 +253,20 @@ def test_scale_from_training_data_round_trips_through_a_checkpoint(lj_tiny, tmp_
     assert out.shape == mel.shape and out[1, 20:].abs().sum() == 0 and 0 <= out.min() and out.max() <= 1
 
 
+def test_polish_in_eval_mode_is_deterministic_and_per_utterance_with_instance_norm():
+    # The documented inference mode: eval() means running statistics and no dropout, so the same input always gives
+    # the same output (the paper keeps dropout and test-batch statistics); with instance norm an utterance's
+    # output does not depend on what else is in its batch.
+    torch.manual_seed(0)
+    mel, lengths = torch.rand(2, 32, 80), torch.tensor([32, 32])
+    model = Pix2PixPostnet(**{**TINY, "dropout": 0.5, "depth": 6}).eval()  # depth 6: dropout on one up-block
+    torch.testing.assert_close(model.polish(mel, lengths), model.polish(mel, lengths))
+    model.train()
+    assert not torch.allclose(model.polish(mel, lengths), model.polish(mel, lengths))
+    inst = Pix2PixPostnet(**{**TINY, "norm": "instance"}).eval()
+    torch.testing.assert_close(inst.polish(mel, lengths)[:1], inst.polish(mel[:1], lengths[:1]))
+
+
 def test_depth_too_deep_for_the_crop_fails_before_training(lj_tiny, tmp_path):
     model = Pix2PixPostnet(**{**TINY, "depth": 5})  # 16 x 16 crops take depth <= 4
     with pytest.raises(ValueError, match=r"depth 5.*16×16"):

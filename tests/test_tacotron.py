@@ -297,6 +297,29 @@ def test_gst_on_changes_with_the_reference_and_off_ignores_it() -> None:
     torch.testing.assert_close(style, style[:, :1].expand_as(style))
 
 
+def test_tacotron_prenet_and_projection_follow_keithito_tacotron2_keeps_its_own() -> None:
+    text, text_lengths = _text()
+    taco, taco2 = _tiny_tacotron(), _tiny_tacotron2()
+    # Tacotron: pre-net dropout in training only, so inference is deterministic; Tacotron 2 keeps it on by design.
+    assert taco.eval().decoder.prenet.always_dropout is False and taco2.decoder.prenet.always_dropout is True
+    torch.testing.assert_close(taco.infer(text, text_lengths, max_frames=6).mel,
+                               taco.infer(text, text_lengths, max_frames=6).mel)
+    taco2.eval()
+    first = taco2.infer(text, text_lengths, max_frames=6).mel
+    second = taco2.infer(text, text_lengths, max_frames=6).mel
+    assert first.shape != second.shape or not torch.allclose(first, second)
+    # Tacotron's output projection reads the last residual GRU's output, Tacotron 2's [decoder output, context].
+    assert taco.decoder.frame_projection.in_features == taco.decoder.decoder_rnns[-1].hidden_size
+    assert taco2.decoder.frame_projection.in_features == taco2.decoder.decoder_rnns[-1].hidden_size + taco2.decoder.memory_dim
+
+
+def test_reference_encoder_statistics_ignore_how_much_padding_the_batch_has() -> None:
+    gst = GlobalStyleTokens(N_MELS, style_dim=8, n_tokens=4, n_heads=2, ref_channels=(4, 4), ref_gru_hidden=8).train()
+    mel = torch.rand(B, 9, N_MELS) * lengths_to_mask(MEL_LENGTHS, 9).unsqueeze(-1)
+    more_padding = torch.cat([mel, torch.zeros(B, 16, N_MELS)], dim=1)  # the same batch, padded to 25 frames
+    torch.testing.assert_close(gst(more_padding, MEL_LENGTHS), gst(mel, MEL_LENGTHS))
+
+
 def test_gst_weights_padding_and_explicit_styles() -> None:
     gst = GlobalStyleTokens(N_MELS, style_dim=8, n_tokens=4, n_heads=2, ref_channels=(4, 4), ref_gru_hidden=8).eval()
     mel = torch.rand(B, 9, N_MELS)

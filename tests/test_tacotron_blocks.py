@@ -22,6 +22,7 @@ from zoo.nn.tacotron_blocks import (
     ConvBiLSTMEncoder,
     Highway,
     MaskedBatchNorm1d,
+    MaskedBatchNorm2d,
     Postnet,
     Prenet,
     frames_to_steps,
@@ -190,6 +191,19 @@ def test_masked_batch_norm_uses_valid_frames_only() -> None:
     torch.testing.assert_close(torch.cat([y[i, :, :n] for i, n in enumerate(LENGTHS.tolist())], 1), reference)
     bn.eval()
     torch.testing.assert_close(bn(x, mask), nn.BatchNorm1d.forward(bn, x))
+
+
+def test_masked_batch_norm_2d_uses_valid_time_steps_only() -> None:
+    bn = MaskedBatchNorm2d(D, momentum=1.0)
+    x = torch.randn(B, D, T, 3)  # (B, C, T, F)
+    y = bn(x, lengths_to_mask(LENGTHS, T)[:, None, :, None])
+    valid = torch.cat([x[i, :, :n].flatten(1) for i, n in enumerate(LENGTHS.tolist())], dim=1)  # (D, sum(n) * F)
+    torch.testing.assert_close(bn.running_mean, valid.mean(1))
+    torch.testing.assert_close(bn.running_var, valid.var(1, unbiased=True))
+    reference = nn.functional.batch_norm(valid.unsqueeze(0), None, None, training=True)[0]
+    torch.testing.assert_close(torch.cat([y[i, :, :n].flatten(1) for i, n in enumerate(LENGTHS.tolist())], 1), reference)
+    bn.eval()
+    torch.testing.assert_close(bn(x, None), nn.BatchNorm2d.forward(bn, x))
 
 
 # ---------------------------------------------------------------------------------------------- attention

@@ -8,6 +8,15 @@ Manual optimisation with one optimiser per network: on training batch k (``batch
 checkpoint, so a resumed run keeps the schedule) the discriminator updates when k % discriminator_every == 0
 and the generator when k % generator_every == 0. The schedule depends only on the counter, so every rank
 steps the same optimisers on every batch.
+
+Inference mode, a documented departure from the paper: validation, test, prediction and ``polish`` run in
+``eval()`` — batch norm with its running statistics, dropout off — so a given input always gives the same output.
+Isola et al. (2017, §3.2 and §6.1) keep dropout on at test time and normalise with the test batch's own
+statistics (batch size 1, i.e. instance norm). Here whole utterances of different lengths are polished in padded
+batches, where test-batch statistics would mix utterances with each other and with their padding; ``norm:
+instance`` gives the paper's per-utterance statistics at test time, and the dropout noise of the paper's test
+mode is left out because the post-net is judged by L1 and global variance against one target, not by sample
+diversity (which the paper itself found dropout barely provides).
 """
 
 from __future__ import annotations

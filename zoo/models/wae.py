@@ -1,6 +1,7 @@
 """Wasserstein autoencoders (Tolstikhin et al. 2018): c(x, G(z)) + λ · D(Q_Z, P_Z) with a deterministic encoder.
 
-Defaults are the paper's MNIST settings (section 4): d_z = 8, prior N(0, σ_z² I) with σ_z² = 1, squared-L2 cost,
+Defaults are the paper's MNIST settings (section 4): d_z = 8, prior N(0, σ_z² I) with σ_z² = 1, squared-L2 cost
+scaled by 0.05 as the reference code computes it (tolstikhin/wae, cost ``'l2sq'``; ``reconstruction_scale``),
 Adam lr 1e-3 with β1 = 0.5 for encoder and decoder, λ = 10 with the IMQ-kernel MMD (WAE-MMD) and λ = 1 with a
 latent adversary of 4 × 512 ReLU layers trained with lr 5e-4 (WAE-GAN); batch size 100 is set in the configs.
 """
@@ -11,7 +12,7 @@ import lightning as L
 import torch
 
 from datamodules.batches import ImageBatch
-from zoo.losses.image_generative import IMQ_SCALES, gan_bce, mmd_imq, squared_l2
+from zoo.losses.image_generative import IMQ_SCALES, gan_bce, mmd_imq, squared_l2, wae_squared_l2_cost
 from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
 from zoo.nn.dcgan import ConvDecoder, ConvEncoder, LatentDiscriminator
@@ -21,9 +22,10 @@ class _WAE(L.LightningModule):
     """Deterministic encoder Q(z|x), decoder G(z); subclasses define the latent divergence."""
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, channels: int, hidden: int,
-                 prior_var: float, divergence_weight: float, lr: float, betas: tuple[float, float], interpolation_steps: int) -> None:
+                 prior_var: float, divergence_weight: float, reconstruction_scale: float, lr: float,
+                 betas: tuple[float, float], interpolation_steps: int) -> None:
         super().__init__()
-        for name, value in (("prior_var", prior_var), ("lr", lr)):
+        for name, value in (("prior_var", prior_var), ("reconstruction_scale", reconstruction_scale), ("lr", lr)):
             if value <= 0:
                 raise ValueError(f"{name} must be > 0, but got {value}")
         if divergence_weight < 0:
@@ -52,13 +54,19 @@ class _WAE(L.LightningModule):
         """D(Q_Z, P_Z) as the encoder and decoder see it, for a batch of codes (B, Z) -> ()."""
         raise NotImplementedError
 
+    def cost(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The objective's reconstruction term c(x, G(Q(x))): the scaled squared distance."""
+        return wae_squared_l2_cost(x_hat, x, self.hparams.reconstruction_scale)
+
     def _eval_step(self, batch: ImageBatch, stage: str) -> None:
         x = batch.images
         z = self.encode(x)
-        recon = squared_l2(self.decode(z), x)
+        x_hat = self.decode(z)
         mmd = mmd_imq(z, self.prior(z.shape[0]), self.hparams.prior_var)
-        # The MMD is logged for both variants so that their latent fit can be compared on one number.
-        self.log_dict({f"{stage}/recon": recon, f"{stage}/mmd": mmd, f"{stage}/loss": recon + self.hparams.divergence_weight * mmd},
+        # recon is the unscaled ||x - x~||² per image (comparable with the other autoencoders' figures); the loss uses
+        # the scaled cost. The MMD is logged for both variants so that their latent fit can be compared on one number.
+        self.log_dict({f"{stage}/recon": squared_l2(x_hat, x), f"{stage}/mmd": mmd,
+                       f"{stage}/loss": self.cost(x_hat, x) + self.hparams.divergence_weight * mmd},
                       sync_dist=True, batch_size=x.shape[0])
 
     def validation_step(self, batch: ImageBatch, batch_idx: int) -> None:
@@ -88,12 +96,14 @@ class WAEMMD(_WAE):
         hidden: int = 512,
         prior_var: float = 1.0,
         divergence_weight: float = 10.0,
+        reconstruction_scale: float = 0.05,
         kernel_scales: tuple[float, ...] = IMQ_SCALES,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.5, 0.999),
         interpolation_steps: int = 8,
     ) -> None:
-        super().__init__(image_shape, latent_dim, channels, hidden, prior_var, divergence_weight, lr, betas, interpolation_steps)
+        super().__init__(image_shape, latent_dim, channels, hidden, prior_var, divergence_weight, reconstruction_scale,
+                         lr, betas, interpolation_steps)
         if not kernel_scales or any(s <= 0 for s in kernel_scales):
             raise ValueError(f"kernel_scales must be a non-empty list of positive numbers, but got {kernel_scales}")
         self.save_hyperparameters()
@@ -104,9 +114,10 @@ class WAEMMD(_WAE):
     def training_step(self, batch: ImageBatch, batch_idx: int) -> torch.Tensor:
         x = batch.images
         z = self.encode(x)  # (B, Z)
-        recon = squared_l2(self.decode(z), x)
+        x_hat = self.decode(z)
+        recon = squared_l2(x_hat, x)
         mmd = self.divergence(z)
-        loss = recon + self.hparams.divergence_weight * mmd
+        loss = self.cost(x_hat, x) + self.hparams.divergence_weight * mmd
         self.log_dict({"train/loss": loss, "train/recon": recon, "train/mmd": mmd}, batch_size=x.shape[0])
         return loss
 
@@ -126,6 +137,7 @@ class WAEGAN(_WAE):
         hidden: int = 512,
         prior_var: float = 1.0,
         divergence_weight: float = 1.0,
+        reconstruction_scale: float = 0.05,
         adversary_hidden: int = 512,
         adversary_layers: int = 4,
         lr: float = 1e-3,
@@ -133,7 +145,8 @@ class WAEGAN(_WAE):
         betas: tuple[float, float] = (0.5, 0.999),
         interpolation_steps: int = 8,
     ) -> None:
-        super().__init__(image_shape, latent_dim, channels, hidden, prior_var, divergence_weight, lr, betas, interpolation_steps)
+        super().__init__(image_shape, latent_dim, channels, hidden, prior_var, divergence_weight, reconstruction_scale,
+                         lr, betas, interpolation_steps)
         if adversary_lr <= 0:
             raise ValueError(f"adversary_lr must be > 0, but got {adversary_lr}")
         self.save_hyperparameters()
@@ -156,9 +169,10 @@ class WAEGAN(_WAE):
 
         with self.toggled_optimizer(opt_ae):
             z = self.encode(x)
-            recon = squared_l2(self.decode(z), x)
+            x_hat = self.decode(z)
+            recon = squared_l2(x_hat, x)
             fool = self.divergence(z)
-            loss = recon + self.hparams.divergence_weight * fool
+            loss = self.cost(x_hat, x) + self.hparams.divergence_weight * fool
             backward_and_step(self, opt_ae, loss)
 
         self.log_dict({"train/loss": loss, "train/recon": recon, "train/encoder_adversarial": fool,

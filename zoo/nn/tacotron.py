@@ -21,6 +21,7 @@ from zoo.nn.attention import AttentionState, build_attention
 from zoo.nn.tacotron_blocks import (
     CBHG,
     ConvBiLSTMEncoder,
+    MaskedBatchNorm2d,
     Postnet,
     Prenet,
     frames_to_steps,
@@ -104,10 +105,13 @@ class TacotronDecoder(nn.Module):
     Per step: pre-net on the last frame of the previous step -> attention RNN (input: pre-net output and the
     previous context) -> attention over the memory (query: attention RNN state) -> decoder RNN layers (input:
     attention RNN state and the new context; residual for Tacotron's GRUs) -> linear projections of
-    [decoder output, context] to r frames of n_mels and r stop-token logits.
+    [decoder output, context] (Tacotron 2) or of the decoder output alone (Tacotron) to r frames of n_mels and
+    r stop-token logits.
 
     Tacotron: ``rnn_kind="gru", attention_rnn_dim=256, decoder_rnn_dims=(256, 256), residual=True,
-    attention_kind="content", prenet_sizes=(256, 128)``; Tacotron 2: the defaults. The memory can be any
+    attention_kind="content", prenet_sizes=(256, 128), prenet_always_dropout=False,
+    projection_reads_context=False`` (keithito/tacotron: pre-net dropout in training only, the output projection
+    on the last residual GRU's output); Tacotron 2: the defaults (pre-net dropout kept at inference by design). The memory can be any
     (B, T_enc, memory_dim) sequence: text encodings, or mel-frame encodings for voice conversion.
     """
 
@@ -131,6 +135,9 @@ class TacotronDecoder(nn.Module):
         attention_components: int | None = None,
         attention_dropout: float = 0.1,
         decoder_dropout: float = 0.1,
+        *,
+        prenet_always_dropout: bool = True,
+        projection_reads_context: bool = True,
     ) -> None:
         super().__init__()
         _check_positive("memory_dim", memory_dim)
@@ -155,8 +162,9 @@ class TacotronDecoder(nn.Module):
         self.residual = residual
         self.attention_dropout = attention_dropout
         self.decoder_dropout = decoder_dropout
+        self.projection_reads_context = projection_reads_context
 
-        self.prenet = Prenet(n_mels, prenet_sizes, prenet_dropout)
+        self.prenet = Prenet(n_mels, prenet_sizes, prenet_dropout, always_dropout=prenet_always_dropout)
         self.attention_rnn = _make_cell(rnn_kind, self.prenet.out_dim + memory_dim, attention_rnn_dim)
         self.attention = build_attention(
             attention_kind, attention_rnn_dim, memory_dim, attention_dim,
@@ -174,7 +182,7 @@ class TacotronDecoder(nn.Module):
         self.decoder_rnns = nn.ModuleList(
             _make_cell(rnn_kind, d_in, d_out) for d_in, d_out in zip(dims_in, decoder_rnn_dims)
         )
-        out_in = decoder_rnn_dims[-1] + memory_dim
+        out_in = decoder_rnn_dims[-1] + (memory_dim if projection_reads_context else 0)
         self.frame_projection = nn.Linear(out_in, reduction_factor * n_mels)
         self.stop_projection = nn.Linear(out_in, reduction_factor)
 
@@ -224,7 +232,7 @@ class TacotronDecoder(nn.Module):
             hiddens.append(h)
             cells.append(c)
             x = x + h if self.residual else h
-        out = torch.cat([x, context], dim=-1)  # (B, H_dec + D_mem)
+        out = torch.cat([x, context], dim=-1) if self.projection_reads_context else x  # (B, H_dec [+ D_mem])
         frames = self.frame_projection(out)  # (B, r*n_mels), frame k of the step at [k*n_mels:(k+1)*n_mels]
         stop = self.stop_projection(out)  # (B, r)
         new_state = DecoderState(att_h, att_c, tuple(hiddens), tuple(cells), context, att_state)
@@ -325,7 +333,8 @@ class TacotronDecoder(nn.Module):
 class ReferenceEncoder(nn.Module):
     """GST reference encoder (Wang et al. 2018; Skerry-Ryan et al. 2018): 3x3 stride-2 Conv2d+BN+ReLU
     layers over (time, mel), then a GRU whose final state summarises the reference: (B, T, n_mels) -> (B, H).
-    Padded frames are zeroed before every convolution and the GRU stops at each true (downsampled) end."""
+    Padded frames are zeroed before every convolution, left out of every batch norm's statistics, and the GRU
+    stops at each true (downsampled) end."""
 
     def __init__(self, n_mels: int = 80, channels: Sequence[int] = (32, 32, 64, 64, 128, 128), gru_hidden: int = 128):
         super().__init__()
@@ -337,7 +346,7 @@ class ReferenceEncoder(nn.Module):
         self.convs = nn.ModuleList(
             nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False) for c_in, c_out in zip(dims[:-1], dims[1:])
         )
-        self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
+        self.norms = nn.ModuleList(MaskedBatchNorm2d(c) for c in channels)
         freq = n_mels
         for _ in channels:
             freq = (freq - 1) // 2 + 1
@@ -350,8 +359,9 @@ class ReferenceEncoder(nn.Module):
             lengths = torch.full((mel.shape[0],), mel.shape[1], dtype=torch.long, device=mel.device)
         for conv, norm in zip(self.convs, self.norms):
             x = x * lengths_to_mask(lengths, x.shape[2]).to(x.dtype)[:, None, :, None]
-            x = F.relu(norm(conv(x)))  # (B, C, ceil(T/2), ceil(F/2))
+            x = conv(x)  # (B, C, ceil(T/2), ceil(F/2))
             lengths = (lengths - 1) // 2 + 1
+            x = F.relu(norm(x, lengths_to_mask(lengths, x.shape[2])[:, None, :, None]))
         x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C * F')
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         return self.gru(packed)[1][0]  # (B, H) final state at each utterance's end
@@ -600,7 +610,7 @@ class Tacotron(_TextToSpeech):
         _check_positive("embedding_dim", embedding_dim)
         _check_positive("n_freq", n_freq)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        # the encoder pre-net's dropout is a regulariser only (the decoder's stays on at inference)
+        # both pre-nets are regularisers only here: keithito/tacotron applies their dropout in training alone
         self.encoder_prenet = Prenet(embedding_dim, encoder_prenet_sizes, 0.5, always_dropout=False)
         self.encoder = CBHG(
             self.encoder_prenet.out_dim, encoder_K, encoder_channels, (encoder_channels, self.encoder_prenet.out_dim),
@@ -609,9 +619,11 @@ class Tacotron(_TextToSpeech):
         memory_dim = self.encoder.out_dim
         self.gst = _gst(use_gst, n_mels, memory_dim, gst_tokens, gst_heads, gst_ref_channels, gst_ref_gru_hidden)
         self.decoder = TacotronDecoder(
-            memory_dim, n_mels, reduction_factor, prenet_sizes, prenet_dropout, "gru", attention_rnn_dim,
-            decoder_rnn_dims, True, attention_kind, attention_dim, attention_filters, attention_kernel_size,
-            attention_dropout=attention_dropout, decoder_dropout=decoder_dropout,
+            memory_dim, n_mels, reduction_factor, prenet_sizes, prenet_dropout, rnn_kind="gru",
+            attention_rnn_dim=attention_rnn_dim, decoder_rnn_dims=decoder_rnn_dims, residual=True,
+            attention_kind=attention_kind, attention_dim=attention_dim, attention_filters=attention_filters,
+            attention_kernel_size=attention_kernel_size, attention_dropout=attention_dropout,
+            decoder_dropout=decoder_dropout, prenet_always_dropout=False, projection_reads_context=False,
         )
         self.postnet = CBHG(n_mels, postnet_K, postnet_channels, (postnet_projection, n_mels), 4, postnet_gru_hidden,
                             postnet_channels)

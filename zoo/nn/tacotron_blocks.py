@@ -56,6 +56,30 @@ def _zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
     return x if mask is None else x.masked_fill(~mask, 0.0)
 
 
+def _masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, mask: Tensor) -> Tensor:
+    """Batch norm of x (B, C, ...) whose statistics count only the positions where ``mask`` (broadcastable to x,
+    size 1 on the channel axis) is true; the running statistics are updated from the same positions."""
+    valid = mask.to(torch.float32)
+    x32 = x.float()  # statistics in float32 even under autocast
+    dims = [0, *range(2, x.dim())]
+    shape = (1, -1, *([1] * (x.dim() - 2)))
+    count = valid.expand(x.shape[0], 1, *x.shape[2:]).sum()
+    mean = (x32 * valid).sum(dim=dims) / count  # (C,)
+    centred = x32 - mean.view(shape)
+    var = ((centred * valid) ** 2).sum(dim=dims) / count  # (C,) biased, as BatchNorm normalises
+    if bn.training and bn.track_running_stats:
+        with torch.no_grad():
+            bn.num_batches_tracked.add_(1)
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+            unbiased = var * count / (count - 1).clamp(min=1.0)  # running_var is unbiased, as in torch
+            bn.running_mean.lerp_(mean.detach(), factor)
+            bn.running_var.lerp_(unbiased.detach(), factor)
+    y = centred * torch.rsqrt(var + bn.eps).view(shape)
+    if bn.affine:
+        y = y * bn.weight.view(shape) + bn.bias.view(shape)
+    return y.to(x.dtype)
+
+
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """Batch normalisation (Ioffe & Szegedy 2015) whose training statistics skip padded frames.
 
@@ -66,26 +90,16 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # x (B, C, T), mask (B, 1, T)
         if mask is None or not (self.training or not self.track_running_stats):
             return super().forward(x)
-        valid = mask.to(torch.float32)  # (B, 1, T)
-        x32 = x.float()  # statistics in float32 even under autocast
-        count = valid.sum()
-        mean = (x32 * valid).sum(dim=(0, 2)) / count  # (C,)
-        centred = x32 - mean.view(1, -1, 1)  # (B, C, T)
-        var = ((centred * valid) ** 2).sum(dim=(0, 2)) / count  # (C,) biased, as BatchNorm normalises
-        if self.training and self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                if self.momentum is None:
-                    factor = 1.0 / float(self.num_batches_tracked)
-                else:
-                    factor = self.momentum
-                unbiased = var * count / (count - 1).clamp(min=1.0)  # running_var is unbiased, as in torch
-                self.running_mean.lerp_(mean.detach(), factor)
-                self.running_var.lerp_(unbiased.detach(), factor)
-        y = centred * torch.rsqrt(var + self.eps).view(1, -1, 1)  # (B, C, T)
-        if self.affine:
-            y = y * self.weight.view(1, -1, 1) + self.bias.view(1, -1, 1)
-        return y.to(x.dtype)
+        return _masked_batch_norm(self, x, mask)
+
+
+class MaskedBatchNorm2d(nn.BatchNorm2d):
+    """MaskedBatchNorm1d for (B, C, T, F) maps: statistics over the valid time steps only (mask (B, 1, T, 1))."""
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # x (B, C, T, F), mask (B, 1, T, 1)
+        if mask is None or not (self.training or not self.track_running_stats):
+            return super().forward(x)
+        return _masked_batch_norm(self, x, mask)
 
 
 class _ConvBN(nn.Module):
