@@ -45,6 +45,15 @@ from zoo.text import DEFAULT_CHARACTERS, EOS, PAD, EncodedText, SymbolTable, nor
         ("50% more", "fifty percent more"),
         ("1,2,3", "one,two,three"),  # not a grouped number: not "one hundred twenty-three"
         ("Café “naïve” — Ærø", 'cafe "naive" - aero'),
+        # LJSpeech's failure classes: letters glued to digits, "No.", "&", regnal numerals, currency never as years
+        ("Commission Exhibit No. C2766.", "commission exhibit number c two seven six six."),
+        ("Exhibit No. 162 and No. 7", "exhibit number one sixty-two and number seven"),
+        ("No. 100, no. 1005", "number one hundred, number ten oh five"),
+        ("Smith & Co. & sons", "smith and company and sons"),
+        ("George III, Charles I. and Henry VIII", "george the third, charles the first. and henry the eighth"),
+        ("Then I went to see Louis XIV", "then i went to see louis the fourteenth"),
+        ("after World War II", "after world war two"),
+        ("£2372 and $1865.50", "two thousand, three hundred seventy-two pounds and one thousand, eight hundred sixty-five dollars, fifty cents"),
         ("  lots   of\tspace\n ", "lots of space"),
         ("", ""),
     ],

@@ -76,6 +76,17 @@ _ABBREVIATIONS = [
 ]
 
 _GROUPED_NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
+# Failure classes of keithito's cleaners on LJSpeech's own transcripts, and how its readers read them:
+_LETTERS_DIGITS_RE = re.compile(r"\b([a-z]+)(\d+)\b")  # "c2766": "c two seven six six", not "ctwenty-seven sixty-six"
+_NUMBER_SIGN_RE = re.compile(r"\bno\.\s*([a-z]*\d+)\b")  # "no. 162": "number one sixty-two"
+_AMPERSAND_RE = re.compile(r"\s*&\s*")  # "smith & co.": "smith and company"
+# "George III" -> "George the third", "Charles I." -> "Charles the first"; runs before lower-casing. Roman numerals
+# up to 39 after a capitalised word; a lone "I" only before punctuation or the end ("Then I went" stays).
+_REGNAL_RE = re.compile(r"\b([A-Z][a-z]+)\s+(?=[IVX])(X{0,3}(?:IX|IV|V?I{0,3}))\b(?!')")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+# After these words a Roman numeral is a number, not a regnal ordinal: "World War II" is "World War two".
+_CARDINAL_ROMAN_AFTER = {"War", "Chapter", "Part", "Volume", "Section", "Book", "Act", "Class", "Title", "Article",
+                         "Appendix", "Plate", "Table", "Figure", "Exhibit", "Vol", "Chap"}
 _CURRENCY_RE = re.compile(r"([$£€])(\d+(?:\.\d+)?)")
 _DECIMAL_RE = re.compile(r"(\d+)\.(\d+)")
 _PERCENT_RE = re.compile(r"(\d)\s*%")
@@ -95,7 +106,37 @@ def _to_ascii(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
+def _cardinal(number: int) -> str:
+    return _inflect().number_to_words(number, andword="")
+
+
+def _roman_to_int(numeral: str) -> int:
+    values = [_ROMAN_VALUES[ch] for ch in numeral]
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+
+
+def _expand_regnal(match: re.Match[str]) -> str:
+    name, numeral = match.group(1), match.group(2)
+    rest = match.string[match.end():]
+    if numeral == "I" and not re.match(r"\s*(?:[.,;:!?)]|$)", rest):
+        return match.group(0)  # the pronoun: "Then I went"
+    number = _roman_to_int(numeral)
+    if name in _CARDINAL_ROMAN_AFTER:
+        return f"{name} {_cardinal(number)}"
+    return f"{name} the {_inflect().number_to_words(_inflect().ordinal(number))}"
+
+
+def _expand_identifier(number: str) -> str:
+    """A number used as a name ("No. 162", "C2766"'s digits are read one by one elsewhere): in digit pairs, as
+    LJSpeech's reader reads them ("one sixty-two"), except round numbers and one or two digits (cardinals)."""
+    value = int(number)
+    if len(number) < 3 or value % 100 == 0 or number.startswith("0"):
+        return _cardinal(value)
+    return _inflect().number_to_words(number, group=2, zero="oh").replace(",", "")
+
+
 def _expand_currency(match: re.Match[str]) -> str:
+    # Amounts are spelled out here, as cardinals: left as digits, "£2372" would later read as a year.
     one, many, sub_one, sub_many = _CURRENCY_UNITS[match.group(1)]
     whole, _, fraction = match.group(2).partition(".")
     if len(fraction) > 2:
@@ -104,10 +145,10 @@ def _expand_currency(match: re.Match[str]) -> str:
     major = int(whole)
     minor = int(fraction.ljust(2, "0")) if fraction else 0  # "$3.5" is three dollars fifty
     if major and minor:
-        return f"{major} {one if major == 1 else many}, {minor} {sub_one if minor == 1 else sub_many}"
+        return f"{_cardinal(major)} {one if major == 1 else many}, {_cardinal(minor)} {sub_one if minor == 1 else sub_many}"
     if minor:
-        return f"{minor} {sub_one if minor == 1 else sub_many}"
-    return f"{major} {one if major == 1 else many}"
+        return f"{_cardinal(minor)} {sub_one if minor == 1 else sub_many}"
+    return f"{_cardinal(major)} {one if major == 1 else many}"
 
 
 def _expand_decimal(match: re.Match[str]) -> str:
@@ -136,6 +177,9 @@ def _expand_number(match: re.Match[str]) -> str:
 def _expand_numbers(text: str) -> str:
     text = _GROUPED_NUMBER_RE.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _CURRENCY_RE.sub(_expand_currency, text)
+    text = _NUMBER_SIGN_RE.sub(
+        lambda m: "number " + (_expand_identifier(m.group(1)) if m.group(1).isdigit() else m.group(1)), text)
+    text = _LETTERS_DIGITS_RE.sub(lambda m: m.group(1) + " " + " ".join(_DIGIT_WORDS[int(d)] for d in m.group(2)), text)
     text = _PERCENT_RE.sub(r"\1 percent", text)  # before decimals, which would move the digit away from "%"
     text = _DECIMAL_RE.sub(_expand_decimal, text)
     text = _ORDINAL_RE.sub(_expand_ordinal, text)
@@ -143,12 +187,15 @@ def _expand_numbers(text: str) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """keithito/tacotron ``english_cleaners``: ASCII, lower case, numbers and abbreviations spelled out, one space.
+    """keithito/tacotron ``english_cleaners``: ASCII, lower case, numbers and abbreviations spelled out, one space;
+    plus what LJSpeech's transcripts need beyond them: regnal numerals, "No. 162", "&", letters glued to digits,
+    currency amounts as cardinals (never as years).
 
     >>> normalize_text("Dr. Smith paid $3.50 on the 2nd of May, 1865.")
     'doctor smith paid three dollars, fifty cents on the second of may, eighteen sixty-five.'
     """
-    text = _to_ascii(text).lower()
+    text = _REGNAL_RE.sub(_expand_regnal, _to_ascii(text)).lower()
+    text = _AMPERSAND_RE.sub(" and ", text)
     text = _expand_numbers(text)
     for pattern, expansion in _ABBREVIATIONS:
         text = pattern.sub(expansion, text)
