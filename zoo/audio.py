@@ -553,16 +553,20 @@ def _front_end(config: AudioConfig) -> AudioFrontEnd:
     return AudioFrontEnd(config)
 
 
-def griffin_lim_wav(mel: torch.Tensor, config: AudioConfig) -> torch.Tensor:
-    """(T, n_mels) normalised mel frames -> (S,) waveform in [-1, 1] by Griffin-Lim at ``config``'s power and
-    iterations; an utterance shorter than one FFT window (an early stop) is padded with silent frames first."""
+def griffin_lim_wav(spec: torch.Tensor, config: AudioConfig, kind: str = "mel") -> torch.Tensor:
+    """(T, n_mels) normalised mel frames (or (T, n_freq) linear frames with ``kind="linear"``) -> (S,) waveform in
+    [-1, 1] by Griffin-Lim at ``config``'s power and iterations; an utterance shorter than one FFT window (an early
+    stop) is padded with silent frames first."""
+    if kind not in ("mel", "linear"):
+        raise ValueError(f"kind must be 'mel' or 'linear', but got {kind!r}")
     front = _front_end(config)
     min_frames = config.n_fft // config.hop_length + 1
-    spec = mel.detach().clamp(0.0, 1.0).float().cpu()
+    spec = spec.detach().clamp(0.0, 1.0).float().cpu()
     if spec.shape[0] < min_frames:
         spec = torch.cat([spec, spec.new_zeros(min_frames - spec.shape[0], spec.shape[1])])
     with torch.no_grad():
-        return front.mel_to_wav(spec.T).clamp(-1.0, 1.0)
+        wav = front.mel_to_wav(spec.T) if kind == "mel" else front.linear_to_wav(spec.T)
+        return wav.clamp(-1.0, 1.0)
 
 
 def _complex_of(dtype: torch.dtype) -> torch.dtype:

@@ -62,3 +62,42 @@ def report_state_dict_mismatch(path: str | Path, saved: dict[str, torch.Tensor],
         if items:
             parts.append(f"{len(items)} {title} ({'; '.join(items[:3])}{'; ...' if len(items) > 3 else ''})")
     raise CheckpointError(f"checkpoint {path} does not match this model's configuration: " + ", ".join(parts))
+
+
+def load_experiment(path: str | Path, accepted: dict[str, str], what: str) -> Any:
+    """A trained LightningModule from a zoo checkpoint, weights only, in eval mode, for inference.
+
+    ``accepted`` maps the class paths this stage takes to a phrase naming them (``{"zoo.models.wavenet.WaveNetVocoder":
+    "a WaveNet vocoder"}``); a checkpoint of another kind, unreadable, or whose tensors do not fit the model its own
+    hyper-parameters describe, is a CheckpointError naming the file and ``what`` it was given as.
+    """
+    import importlib
+    import inspect
+
+    from zoo.audio import AudioConfig
+
+    ckpt = load_weights_only(path)
+    hparams = dict(ckpt.get("hyper_parameters", {}))
+    saved = hparams.get("_class_path")
+    if saved not in accepted:
+        wanted = " or ".join(f"{phrase} ({cls})" for cls, phrase in accepted.items())
+        found = f"was written by {saved}" if saved else "does not record which experiment wrote it"
+        raise CheckpointError(f"{what}: checkpoint {path} {found}, but {what} must be {wanted}")
+    module, name = saved.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in hparams.items() if k in params}
+    if isinstance(kwargs.get("audio"), dict):
+        kwargs["audio"] = AudioConfig(**kwargs["audio"])
+    model = cls(**kwargs)
+    try:
+        report_state_dict_mismatch(path, ckpt["state_dict"], model.state_dict())
+    except CheckpointError as err:
+        raise CheckpointError(f"{what}: {err}") from err
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
+def datamodule_hparams(path: str | Path) -> dict[str, Any]:
+    """The DataModule's saved constructor arguments (``characters``, ``audio``, ...), or {} if none were saved."""
+    return dict(load_weights_only(path).get("datamodule_hyper_parameters", {}) or {})

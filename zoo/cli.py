@@ -115,11 +115,8 @@ def main(args: list[str] | None = None) -> None:
     if argv and argv[0] == "reproduce":
         reproduce(argv[1:])
         return
-    if argv and argv[0] in ("convert", "score"):
-        from zoo.convert import main as convert
-        from zoo.score import main as score
-
-        {"convert": convert, "score": score}[argv[0]](argv[1:])
+    if argv and argv[0] in ("convert", "score", "synthesize"):
+        importlib.import_module(f"zoo.{argv[0]}").main(argv[1:])
         return
     import_experiments()
     if args is None and len(sys.argv) <= 1:

@@ -1,6 +1,7 @@
-"""``python -m zoo convert --vc CKPT --wav FILE_OR_DIR --out DIR``: convert a wav file or a folder of wavs with a
-trained voice-conversion checkpoint (teacher or student), Griffin-Lim vocoding; outputs are named like their sources
-(``OUT/<name>.wav`` and the alignment ``OUT/<name>.png``), plus ``OUT/conversions.json``."""
+"""``python -m zoo convert --vc CKPT [--postnet CKPT] [--vocoder CKPT | griffin-lim] --wav FILE_OR_DIR --out DIR``:
+convert a wav file or a folder of wavs with a trained voice-conversion checkpoint (teacher or student), an optional
+pix2pix post-net and a vocoder (Griffin-Lim at the model's AudioConfig by default, or a WaveNet checkpoint); outputs
+are named like their sources (``OUT/<name>.wav`` and the alignment ``OUT/<name>.png``), plus ``OUT/conversions.json``."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vc", required=True, help="a VoiceConversion checkpoint (e.g. OUT/distilled/checkpoints/last.ckpt)")
     parser.add_argument("--wav", required=True, help="a source-speaker wav file or a folder of them")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--vocoder", default="griffin-lim", choices=["griffin-lim"],
-                        help="waveform synthesis (Griffin-Lim at the model's AudioConfig)")
+    parser.add_argument("--postnet", default=None, help="a pix2pix post-net checkpoint (optional)")
+    parser.add_argument("--vocoder", default="griffin-lim", help="'griffin-lim' (default) or a WaveNet vocoder checkpoint")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when present)")
     parser.add_argument("--no-figures", action="store_true", help="skip the alignment figures")
@@ -30,10 +31,10 @@ def main(argv: list[str] | None = None) -> None:
 
     with exit_on_user_error(AudioError, FileNotFoundError, ValueError):
         files = wav_files(args.wav)
-        converter = VoiceConverter.from_checkpoint(args.vc, args.device)
+        converter = VoiceConverter.from_checkpoint(args.vc, args.device, postnet=args.postnet, vocoder=args.vocoder)
         records = converter.convert_files(files, args.out, args.batch_size, progress=not args.no_progress,
                                           figures=not args.no_figures)
-    (args.out / "conversions.json").write_text(json.dumps({"checkpoint": str(args.vc), "vocoder": args.vocoder,
+    (args.out / "conversions.json").write_text(json.dumps({"checkpoint": str(args.vc), "postnet": args.postnet, "vocoder": args.vocoder,
                                                            "files": records}, indent=2))
     print(f"converted {len(records)} file(s) into {args.out}")
 

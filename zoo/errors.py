@@ -24,6 +24,10 @@ class CheckpointError(ZooError, ValueError):
     """A checkpoint is missing, unreadable or does not match the model it is loaded into."""
 
 
+class StageMismatchError(ZooError, ValueError):
+    """Two stages of a speech chain (model, post-net, vocoder) were trained on different audio front ends."""
+
+
 @contextlib.contextmanager
 def exit_on_user_error(*errors: type[BaseException]) -> Iterator[None]:
     """For a command's body: a ZooError (or one of ``errors``) becomes one ``error: ...`` line and exit status 2

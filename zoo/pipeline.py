@@ -1,13 +1,18 @@
-"""From trained checkpoints to wav files, in Python: voice conversion (source wav -> converted wav).
+"""From trained checkpoints to wav files, in Python: the zoo's speech chain.
 
-    from zoo.pipeline import VoiceConverter
-    vc = VoiceConverter.from_checkpoint("runs/vc/distilled/checkpoints/last.ckpt")
+    from zoo.pipeline import Synthesizer, VoiceConverter
+    tts = Synthesizer.from_checkpoint("tacotron2.ckpt", postnet="postnet.ckpt", vocoder="wavenet.ckpt")
+    tts.synthesize_to_files(["Printing, in the only sense with which we are at present concerned."], "out/")
+    vc = VoiceConverter.from_checkpoint("runs/vc/distilled/checkpoints/last.ckpt")   # Griffin-Lim by default
     vc.convert_files(["arctic_b0340.wav"], "converted/")     # or: wav = vc.convert([waveform])[0].wav
 
-The converter computes the source's mel spectrogram with the model's own ``AudioConfig`` (the front end it was trained
-on; other sample rates are resampled on load), converts free-running in length-sorted batches on CUDA when present,
-and vocodes with Griffin-Lim at the model's ``griffin_lim_power``/``griffin_lim_iters``. ``python -m zoo convert`` is
-this class on the command line.
+text -> Tacotron / Tacotron 2 -> (pix2pix post-net) -> vocoder -> wav, and source wav -> voice conversion ->
+(post-net) -> vocoder -> wav. Every stage runs in length-sorted batches on CUDA when present. The stages must have
+been trained on the same audio front end (sample rate, FFT, hop, mel bands, levels): a mismatch is a
+``StageMismatchError`` naming both stages and every differing field, raised when the chain is built. Griffin-Lim
+needs no checkpoint and uses the upstream model's own ``AudioConfig`` (power, iterations); Tacotron's own path
+(Griffin-Lim on its linear spectrogram) is used when it runs without a post-net and without a neural vocoder.
+``python -m zoo synthesize`` and ``python -m zoo convert`` are these classes on the command line.
 """
 
 from __future__ import annotations
@@ -21,10 +26,256 @@ import torch
 from torch import Tensor
 
 from zoo.audio import AudioConfig, AudioFrontEnd, griffin_lim_wav, load_wav, save_wav
-from zoo.checkpoints import load_weights_only
-from zoo.errors import CheckpointError
+from zoo.checkpoints import datamodule_hparams, load_experiment, load_weights_only
+from zoo.errors import CheckpointError, StageMismatchError
+from zoo.text import DEFAULT_CHARACTERS, SymbolTable
 
 VC_CLASS = "zoo.models.vc.VoiceConversion"
+TTS_CLASSES = {"zoo.models.tacotron.Tacotron2": "a Tacotron 2 model (configs/tacotron2.yaml)",
+               "zoo.models.tacotron.Tacotron": "a Tacotron model (configs/tacotron.yaml)"}
+POSTNET_CLASSES = {"zoo.models.pix2pix.Pix2PixPostnet": "a pix2pix post-net (configs/postnet_pix2pix.yaml)"}
+VOCODER_CLASSES = {"zoo.models.wavenet.WaveNetVocoder": "a WaveNet vocoder (configs/wavenet_mol.yaml or wavenet_gaussian.yaml)"}
+# The front-end fields two stages must share for one stage's mel frames to mean the same to the next.
+STAGE_FIELDS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax", "ref_db", "min_db",
+                "preemphasis")
+
+
+def check_stages_agree(upstream: str, upstream_audio: AudioConfig, downstream: str, downstream_audio: AudioConfig) -> None:
+    """Raise StageMismatchError naming both stages and each differing front-end field (STAGE_FIELDS)."""
+    diffs = [f"{f} {getattr(upstream_audio, f)} vs {getattr(downstream_audio, f)}" for f in STAGE_FIELDS
+             if getattr(upstream_audio, f) != getattr(downstream_audio, f)]
+    if diffs:
+        raise StageMismatchError(f"{upstream} and {downstream} were trained on different audio front ends "
+                                 f"({upstream} vs {downstream}: {'; '.join(diffs)}); retrain one of them at the "
+                                 "other's audio settings")
+
+
+def _length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices in batches of similar lengths (longest first, so the slowest batch shows in the progress bar early)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _pad(frames: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """(T_i, C) tensors -> zero-padded (B, T_max, C) and lengths (B,)."""
+    lengths = torch.tensor([f.shape[0] for f in frames])
+    out = frames[0].new_zeros(len(frames), int(lengths.max()), frames[0].shape[1])
+    for i, f in enumerate(frames):
+        out[i, : f.shape[0]] = f
+    return out, lengths
+
+
+def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, unit="batch", dynamic_ncols=True)
+
+
+class GriffinLim:
+    """The checkpoint-free vocoder: Griffin-Lim at an AudioConfig's power and iterations (the upstream model's)."""
+
+    name = "griffin-lim"
+
+    def __init__(self, audio: AudioConfig) -> None:
+        self.audio = audio
+
+    def vocode(self, mels: Sequence[Tensor], batch_size: int = 8, progress: bool = False) -> list[Tensor]:
+        """(T_i, n_mels) normalised mels -> (S_i,) waveforms."""
+        return [griffin_lim_wav(m, self.audio) for m in _progress(mels, progress, "griffin-lim")]
+
+
+class WaveNet:
+    """A trained ``WaveNetVocoder`` (Gaussian or MoL output), cached generation in length-sorted batches."""
+
+    name = "wavenet"
+
+    def __init__(self, model: Any, device: str | torch.device | None = None, seed: int = 0) -> None:
+        self.model = model.eval().to(_device(device))
+        self.audio: AudioConfig = model.audio
+        self.seed = seed
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None, seed: int = 0) -> WaveNet:
+        return cls(load_experiment(path, VOCODER_CLASSES, "the vocoder"), device, seed)
+
+    def vocode(self, mels: Sequence[Tensor], batch_size: int = 8, progress: bool = False) -> list[Tensor]:
+        """(T_i, n_mels) normalised mels -> (S_i = T_i * hop,) waveforms, in input order."""
+        results: list[Any] = [None] * len(mels)
+        for idx in _progress(_length_batches([m.shape[0] for m in mels], batch_size), progress, "wavenet"):
+            mel, lengths = _pad([mels[i].float() for i in idx])
+            for i, wav in zip(idx, self.model.vocode(mel, lengths, seed=self.seed, progress=False)):
+                results[i] = wav.clamp(-1.0, 1.0)
+        return results
+
+
+def load_vocoder(vocoder: str | Path | None, upstream: str, upstream_audio: AudioConfig,
+                 device: str | torch.device | None = None) -> GriffinLim | WaveNet:
+    """``None`` or ``"griffin-lim"``: Griffin-Lim at the upstream's AudioConfig; else a WaveNet checkpoint, which must
+    share the upstream's front end."""
+    if vocoder is None or str(vocoder) == "griffin-lim":
+        return GriffinLim(upstream_audio)
+    wavenet = WaveNet.from_checkpoint(vocoder, device)
+    check_stages_agree(upstream, upstream_audio, f"the vocoder {vocoder}", wavenet.audio)
+    return wavenet
+
+
+class Postnet:
+    """A trained pix2pix post-net (``Pix2PixPostnet``) polishing whole mel spectrograms, in eval mode."""
+
+    def __init__(self, model: Any, device: str | torch.device | None = None) -> None:
+        self.model = model.eval().to(_device(device))
+        self.audio: AudioConfig = model.audio
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None) -> Postnet:
+        return cls(load_experiment(path, POSTNET_CLASSES, "the post-net"), device)
+
+    @torch.no_grad()
+    def polish(self, mels: Sequence[Tensor], batch_size: int = 8) -> list[Tensor]:
+        """(T_i, n_mels) normalised mels -> polished (T_i, n_mels), in input order."""
+        device = next(self.model.parameters()).device
+        results: list[Any] = [None] * len(mels)
+        for idx in _length_batches([m.shape[0] for m in mels], batch_size):
+            mel, lengths = _pad([mels[i].float() for i in idx])
+            out = self.model.polish(mel.to(device), lengths.to(device))
+            for row, i in enumerate(idx):
+                results[i] = out[row, : int(lengths[row])].float().cpu()
+        return results
+
+
+def load_postnet(path: str | Path | None, upstream: str, upstream_audio: AudioConfig,
+                 device: str | torch.device | None = None) -> Postnet | None:
+    if path is None:
+        return None
+    postnet = Postnet.from_checkpoint(path, device)
+    check_stages_agree(upstream, upstream_audio, f"the post-net {path}", postnet.audio)
+    return postnet
+
+
+class Synthesis(NamedTuple):
+    """One synthesised utterance: wav (S,) in [-1, 1]; mel (T, n_mels) normalised (after the post-net, if any);
+    alignment (ceil(T / r), L) over the text's symbols; stopped (False when the max-length guard ended it)."""
+
+    wav: Tensor
+    mel: Tensor
+    alignment: Tensor
+    stopped: bool
+
+
+class Synthesizer:
+    """A trained Tacotron / Tacotron 2, an optional post-net and a vocoder, from text to waveforms."""
+
+    def __init__(self, model: Any, symbols: SymbolTable, postnet: Postnet | None = None,
+                 vocoder: GriffinLim | WaveNet | None = None, device: str | torch.device | None = None) -> None:
+        self.model = model.eval().to(_device(device))
+        self.audio: AudioConfig = model.audio
+        if len(symbols) != model.hparams.vocab_size:
+            raise CheckpointError(f"the text-to-speech model has {model.hparams.vocab_size} symbols, but the symbol "
+                                  f"table has {len(symbols)}: pass the characters it was trained with")
+        self.symbols = symbols
+        if postnet is not None:
+            check_stages_agree("the text-to-speech model", self.audio, "the post-net", postnet.audio)
+        if vocoder is not None:
+            check_stages_agree("the text-to-speech model", self.audio, "the vocoder", vocoder.audio)
+        self.postnet = postnet
+        self.vocoder = vocoder or GriffinLim(self.audio)
+
+    @classmethod
+    def from_checkpoint(cls, tts: str | Path, postnet: str | Path | None = None, vocoder: str | Path | None = None,
+                        device: str | torch.device | None = None, characters: str | None = None) -> Synthesizer:
+        """Load the chain; the symbol table is the one the TTS checkpoint's DataModule recorded (``characters``),
+        else the default. ``vocoder``: ``None``/``"griffin-lim"`` or a WaveNet checkpoint."""
+        model = load_experiment(tts, TTS_CLASSES, "the text-to-speech model")
+        chars = characters or datamodule_hparams(tts).get("characters") or DEFAULT_CHARACTERS
+        name = f"the text-to-speech model {tts}"
+        return cls(model, SymbolTable(chars), load_postnet(postnet, name, model.audio, device),
+                   load_vocoder(vocoder, name, model.audio, device), device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, texts: Sequence[str]) -> list[Tensor]:
+        """Symbol ids of each text (normalised, EOS added); a text with no character the model knows is a ValueError."""
+        ids = []
+        for i, text in enumerate(texts):
+            encoded = self.symbols.encode(text)
+            if len(encoded.ids) <= 1:  # EOS alone
+                raise ValueError(f"text {i} ({text[:40]!r}) has no character the text-to-speech model knows "
+                                 f"(its symbols: {''.join(sorted(set(self.symbols.characters)))!r})")
+            ids.append(torch.as_tensor(encoded.ids, dtype=torch.long))
+        return ids
+
+    @torch.no_grad()
+    def synthesize(self, texts: Sequence[str], batch_size: int = 8, progress: bool = False) -> list[Synthesis]:
+        """Texts -> utterances, in input order: text batches of similar lengths, then post-net and vocoder."""
+        ids = self.encode(texts)
+        hp = self.model.hparams
+        r = self.model.reduction_factor
+        guard = math.ceil(hp.max_decoder_frames / r) * r
+        mels: list[Any] = [None] * len(ids)
+        linears: list[Any] = [None] * len(ids)
+        aligns: list[Any] = [None] * len(ids)
+        stopped: list[bool] = [False] * len(ids)
+        for idx in _progress(_length_batches([len(t) for t in ids], batch_size), progress, "synthesizing"):
+            text = torch.zeros(len(idx), max(len(ids[i]) for i in idx), dtype=torch.long)
+            for row, i in enumerate(idx):
+                text[row, : len(ids[i])] = ids[i]
+            lengths = torch.tensor([len(ids[i]) for i in idx])
+            out = self.model.synthesize(text.to(self.device), lengths.to(self.device))
+            mel = self.model.predicted_mel(out)
+            for row, i in enumerate(idx):
+                n = int(out.lengths[row])
+                mels[i] = mel[row, :n].clamp(0.0, 1.0).float().cpu()
+                linears[i] = out.linear[row, :n].float().cpu() if hasattr(out, "linear") else None
+                aligns[i] = out.alignments[row, : math.ceil(n / r), : int(lengths[row])].float().cpu()
+                stopped[i] = n < guard
+        if self.postnet is not None:
+            mels = self.postnet.polish(mels, batch_size)
+        if self.postnet is None and isinstance(self.vocoder, GriffinLim) and linears[0] is not None:
+            wavs = [griffin_lim_wav(lin, self.audio, kind="linear") for lin in linears]  # Tacotron's own path
+        else:
+            wavs = self.vocoder.vocode(mels, batch_size, progress)
+        return [Synthesis(w, m, a, s) for w, m, a, s in zip(wavs, mels, aligns, stopped)]
+
+    def synthesize_to_files(self, texts: Sequence[str], out_dir: str | Path, names: Sequence[str] | None = None,
+                            batch_size: int = 8, progress: bool = True, figures: bool = True) -> list[dict[str, Any]]:
+        """Write ``out_dir/<name>.wav`` (+ ``<name>.png``, the alignment) per text; names default to 0001, 0002, ..."""
+        names = list(names) if names is not None else [f"{i + 1:04d}" for i in range(len(texts))]
+        if len(names) != len(texts):
+            raise ValueError(f"{len(names)} names for {len(texts)} texts")
+        _check_unique(names)
+        self.encode(texts)  # every text checked before anything runs or is written
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        records = []
+        for start in range(0, len(texts), 4 * batch_size):
+            part = slice(start, start + 4 * batch_size)
+            for name, text, syn in zip(names[part], texts[part], self.synthesize(texts[part], batch_size, progress)):
+                records.append(_write_utterance(out, name, syn, self.audio, figures) | {"text": text})
+        return records
+
+
+def _check_unique(names: Sequence[str]) -> None:
+    dupes = sorted({n for n in names if list(names).count(n) > 1})
+    if dupes:
+        raise ValueError(f"two inputs would write the same output file: {', '.join(dupes[:5])}")
+
+
+def _write_utterance(out: Path, name: str, utt: Any, audio: AudioConfig, figures: bool) -> dict[str, Any]:
+    from zoo.plotting import save_alignment_figure
+
+    wav_path = out / f"{name}.wav"
+    save_wav(wav_path, utt.wav, audio.sample_rate)
+    if figures:
+        save_alignment_figure(utt.alignment, out / f"{name}.png",
+                              f"{name}: {utt.mel.shape[0]} frames{'' if utt.stopped else ' (max-length guard)'}")
+    return {"wav": str(wav_path), "frames": int(utt.mel.shape[0]), "samples": int(utt.wav.shape[0]),
+            "stopped": utt.stopped}
 
 
 class Conversion(NamedTuple):
@@ -49,26 +300,38 @@ def checkpoint_class(path: str | Path) -> str | None:
 
 
 class VoiceConverter:
-    """A trained ``VoiceConversion`` (teacher or student) plus a Griffin-Lim vocoder, over waveforms or files."""
+    """A trained ``VoiceConversion`` (teacher or student), an optional post-net and a vocoder (Griffin-Lim by
+    default), over waveforms or files."""
 
-    def __init__(self, model: Any, device: str | torch.device | None = None, max_frames: int | None = None) -> None:
+    def __init__(self, model: Any, device: str | torch.device | None = None, max_frames: int | None = None,
+                 postnet: Postnet | None = None, vocoder: GriffinLim | WaveNet | None = None) -> None:
         self.model = model.eval().to(_device(device))
         self.audio: AudioConfig = model.audio
         self.front = AudioFrontEnd(self.audio)
         self.max_frames = max_frames
+        if postnet is not None:
+            check_stages_agree("the voice-conversion model", self.audio, "the post-net", postnet.audio)
+        if vocoder is not None:
+            check_stages_agree("the voice-conversion model", self.audio, "the vocoder", vocoder.audio)
+        self.postnet = postnet
+        self.vocoder = vocoder or GriffinLim(self.audio)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
-                        max_frames: int | None = None) -> VoiceConverter:
-        """Load a VoiceConversion checkpoint (weights only); another experiment's checkpoint is a CheckpointError
-        naming both."""
+                        max_frames: int | None = None, postnet: str | Path | None = None,
+                        vocoder: str | Path | None = None) -> VoiceConverter:
+        """Load a VoiceConversion checkpoint (weights only), and optionally a post-net and a WaveNet vocoder
+        checkpoint; another experiment's checkpoint is a CheckpointError naming both."""
         from zoo.models.vc import load_model
 
         saved = checkpoint_class(path)
         if saved is not None and saved != VC_CLASS:
             raise CheckpointError(f"checkpoint {path} was written by {saved}, but voice conversion needs a {VC_CLASS} "
                                   "checkpoint (configs/vc_teacher.yaml or configs/vc_distill.yaml)")
-        return cls(load_model(path), device, max_frames)
+        model = load_model(path)
+        name = f"the voice-conversion model {path}"
+        return cls(model, device, max_frames, load_postnet(postnet, name, model.audio, device),
+                   load_vocoder(vocoder, name, model.audio, device))
 
     @property
     def device(self) -> torch.device:
@@ -108,45 +371,32 @@ class VoiceConverter:
                               bool(out.stopped[row]))
         return results
 
-    def convert(self, wavs: Sequence[Tensor], batch_size: int = 8) -> list[Conversion]:
+    def convert(self, wavs: Sequence[Tensor], batch_size: int = 8, progress: bool = False) -> list[Conversion]:
         """(S_i,) source waveforms at the model's sample rate -> converted utterances, in input order."""
-        mels = [self.mel(w) for w in wavs]
-        return [Conversion(griffin_lim_wav(mel, self.audio), mel, align, stopped)
-                for mel, align, stopped in self.convert_mels(mels, batch_size)]
+        converted = self.convert_mels([self.mel(w) for w in wavs], batch_size)
+        mels = [mel for mel, _, _ in converted]
+        if self.postnet is not None:
+            mels = self.postnet.polish(mels, batch_size)
+        wavs_out = self.vocoder.vocode(mels, batch_size, progress)
+        return [Conversion(w, m, align, stopped) for w, m, (_, align, stopped) in zip(wavs_out, mels, converted)]
 
     def convert_files(self, paths: Sequence[str | Path], out_dir: str | Path, batch_size: int = 8,
                       progress: bool = True, figures: bool = True) -> list[dict[str, Any]]:
         """Convert wav files into ``out_dir/<same name>.wav`` (+ ``<name>.png``, the alignment); returns one record per
         file. Unreadable files are a ``zoo.audio.AudioError`` naming the file, raised before anything is written."""
-        from zoo.plotting import save_alignment_figure
-
         paths = [Path(p) for p in paths]
         if not paths:
             raise ValueError("no wav files to convert")
-        names = [p.stem for p in paths]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"two inputs would write the same output file: {', '.join(dupes[:5])}")
+        _check_unique([p.stem for p in paths])
         wavs = [load_wav(p, self.audio.sample_rate) for p in paths]  # reads (and checks) every file first
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         records = []
         chunks = range(0, len(paths), 4 * batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            chunks = tqdm(chunks, desc="converting", unit="chunk", dynamic_ncols=True)
-        for start in chunks:
+        for start in _progress(chunks, progress, "converting"):
             part = slice(start, start + 4 * batch_size)
             for path, conv in zip(paths[part], self.convert(wavs[part], batch_size)):
-                wav_path = out / f"{path.stem}.wav"
-                save_wav(wav_path, conv.wav, self.audio.sample_rate)
-                if figures:
-                    save_alignment_figure(conv.alignment, out / f"{path.stem}.png",
-                                          f"{path.stem}: {conv.mel.shape[0]} frames"
-                                          f"{'' if conv.stopped else ' (max-length guard)'}")
-                records.append({"source": str(path), "wav": str(wav_path), "frames": int(conv.mel.shape[0]),
-                                "stopped": conv.stopped})
+                records.append({"source": str(path)} | _write_utterance(out, path.stem, conv, self.audio, figures))
         return records
 
 
@@ -163,4 +413,28 @@ def wav_files(path: str | Path) -> list[Path]:
     raise FileNotFoundError(f"{path} does not exist")
 
 
-__all__ = ["Conversion", "VoiceConverter", "checkpoint_class", "wav_files"]
+def read_texts(path: str | Path) -> tuple[list[str], list[str]]:
+    """Texts of a text file, one utterance per non-empty line, as (names, texts). ``ID|text`` lines (LJSpeech's
+    ``metadata.csv`` layout; a third ``|`` field, the normalised text, is used when present) name their wav ``ID``;
+    plain lines are numbered 0001, 0002, ..."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    names, texts = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) >= 2 and fields[0].strip() and " " not in fields[0].strip():
+            names.append(fields[0].strip())
+            texts.append(fields[2] if len(fields) >= 3 and fields[2].strip() else fields[1])
+        else:
+            names.append(f"{len(names) + 1:04d}")
+            texts.append(line.strip())
+    if not texts:
+        raise ValueError(f"{path} holds no text")
+    return names, texts
+
+
+__all__ = ["Conversion", "GriffinLim", "Postnet", "Synthesis", "Synthesizer", "VoiceConverter", "WaveNet",
+           "check_stages_agree", "checkpoint_class", "load_postnet", "load_vocoder", "read_texts", "wav_files"]

@@ -140,7 +140,8 @@ class _TacotronExperiment(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=hp.weight_decay)
 
     # --- media --------------------------------------------------------------------------------------------------
-    def _mel_prediction(self, out: Any) -> Tensor:
+    def predicted_mel(self, out: Any) -> Tensor:
+        """The mel frames a vocoder or post-net reads: (B, T, n_mels) normalised (Tacotron 2: after its post-net)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -152,7 +153,7 @@ class _TacotronExperiment(L.LightningModule):
             alignments=out.alignments,
             decoder_lengths=decoder_steps(batch.mel_lengths, self.reduction_factor),
             encoder_lengths=batch.text_lengths,
-            mel_pred=self._mel_prediction(out).clamp(0.0, 1.0),
+            mel_pred=self.predicted_mel(out).clamp(0.0, 1.0),
             mel_target=batch.mel,
             mel_lengths=batch.mel_lengths,
             audio_config=self.audio,
@@ -175,7 +176,7 @@ class _TacotronExperiment(L.LightningModule):
 
     def _waveform(self, front: AudioFrontEnd, out: Any, i: int) -> Tensor:
         n = int(out.lengths[i])
-        return front.mel_to_wav(self._spectrogram_for_vocoder(self._mel_prediction(out)[i, :n]))
+        return front.mel_to_wav(self._spectrogram_for_vocoder(self.predicted_mel(out)[i, :n]))
 
     def predict_dir(self) -> Path:
         if self.hparams.predict_dir is not None:
@@ -278,7 +279,7 @@ class Tacotron2(_TacotronExperiment):
             "mel_postnet": masked_spectrogram_loss(out.mel_postnet, batch.mel, batch.mel_lengths, "mse"),
         }
 
-    def _mel_prediction(self, out: nets.Tacotron2Output) -> Tensor:
+    def predicted_mel(self, out: nets.Tacotron2Output) -> Tensor:
         return out.mel_postnet
 
 
@@ -349,7 +350,7 @@ class Tacotron(_TacotronExperiment):
             "linear": masked_spectrogram_loss(out.linear, batch.linear, batch.mel_lengths, "l1"),
         }
 
-    def _mel_prediction(self, out: nets.TacotronOutput) -> Tensor:
+    def predicted_mel(self, out: nets.TacotronOutput) -> Tensor:
         return out.mel
 
     def _waveform(self, front: AudioFrontEnd, out: nets.TacotronOutput, i: int) -> Tensor:
