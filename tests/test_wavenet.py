@@ -422,3 +422,90 @@ def test_losses_are_computed_in_float32_from_bf16_outputs(output: str):
         nll, ref = categorical_nll(y_hat, y), categorical_nll(y_hat.float(), y)
     assert nll.dtype == torch.float32
     torch.testing.assert_close(nll, ref)
+
+
+# ------------------------------------------------------------------------------------------- recipe and reproduce
+
+
+def test_step_learning_rate_decay_halves_the_rate_every_n_steps():
+    from zoo.models.wavenet import WaveNetVocoder
+
+    model = WaveNetVocoder(layers=2, stacks=1, residual_channels=4, gate_channels=4, skip_channels=4, num_mixtures=2,
+                           lr=1e-3, lr_decay_steps=2, lr_decay_rate=0.5)
+    conf = model.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    rates = []
+    for _ in range(5):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
+    assert isinstance(WaveNetVocoder(layers=2, stacks=1, residual_channels=4, gate_channels=4, skip_channels=4,
+                                     num_mixtures=2).configure_optimizers(), torch.optim.Adam)
+    with pytest.raises(ValueError, match="lr_decay_steps"):
+        WaveNetVocoder(lr_decay_steps=0)
+
+
+def test_published_recipe_override_fits_with_ema_and_no_clipping(tmp_path):
+    from pathlib import Path
+
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from tests.conftest import make_ljspeech_tree
+    from zoo.cli import ZooCLI, main
+
+    root = Path(__file__).resolve().parent.parent
+    make_ljspeech_tree(tmp_path / "lj", n=8)
+    captured = {}
+    original = ZooCLI.before_fit
+
+    def spy(self):
+        captured["trainer"] = self.trainer
+        original(self)
+
+    ZooCLI.before_fit = spy
+    try:
+        main(["fit", "--config", str(root / "configs" / "wavenet_mol.yaml"), "--config",
+              str(root / "configs" / "overrides" / "wavenet_published.yaml"),
+              "--model.init_args.layers", "4", "--model.init_args.stacks", "4", "--model.init_args.residual_channels", "4",
+              "--model.init_args.gate_channels", "4", "--model.init_args.skip_channels", "4", "--model.init_args.window_frames", "2",
+              "--data.init_args.source", "real", "--data.init_args.root", str(tmp_path / "lj"), "--data.init_args.download", "false",
+              "--data.init_args.val_size", "1", "--data.init_args.test_size", "1", "--data.init_args.batch_size", "2",
+              "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
+              "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(tmp_path / "run"),
+              "--trainer.accelerator", "cpu", "--trainer.devices", "1"])
+    finally:
+        ZooCLI.before_fit = original
+    trainer = captured["trainer"]
+    assert trainer.gradient_clip_val is None and trainer.global_step == 2
+    (ema,) = [cb for cb in trainer.callbacks if isinstance(cb, EMAWeightAveraging)]
+    assert trainer.lightning_module.hparams.log_scale_min == -16.0 and trainer.lightning_module.hparams.lr_decay_steps == 200000
+
+
+def test_reproduce_wavenet_tiny_preset_reports_curves_and_copy_synthesis(tmp_path):
+    import json
+
+    from tests.conftest import make_arctic_tree
+    from zoo.cli import main
+    from zoo.reproduce_wavenet import ROWS
+
+    tree = make_arctic_tree(tmp_path / "arctic", n=12)
+    out = tmp_path / "out"
+    main(["reproduce", "wavenet", "--preset", "tiny", "--out", str(out), "--data-root", str(tmp_path / "data"),
+          "--arctic-root", str(tree), "--no-wandb", "--eval-workers", "1"])
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["rows"]) == set(ROWS)
+    for dist in ("gaussian", "mol"):
+        curves = report["curves"][dist]
+        assert curves["val_steps"] and all(math.isfinite(v) for v in curves["val_nll"] + curves["train_nll"])
+        assert report["rows"][f"wavenet_{dist}"]["checkpoint"].endswith("last.ckpt")
+        assert report["rows"][f"wavenet_{dist}"]["generation"]["samples_per_second"] > 0
+    assert "first_negative_step" in report["curves"]["gaussian"]
+    for row in ("griffin_lim", "wavenet_gaussian", "wavenet_mol"):
+        wavs = sorted((out / "wavs" / row).glob("*.wav"))
+        assert len(wavs) == report["rows"][row]["n"] >= 1
+        assert math.isfinite(report["rows"][row]["mcd_db"])
+    assert report["rows"]["target_natural"]["mcd_db"] == pytest.approx(0.0, abs=1e-6)
+    text = (out / "report.md").read_text()
+    assert "| wavenet_mol: natural mel -> WaveNet, mixture of logistics |" in text and (out / "curves.png").is_file()

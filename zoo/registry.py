@@ -22,6 +22,7 @@ REPRODUCTIONS = {
     "mnist-generative": ("zoo.reproduce_mnist", "VAE, VAE-GAN, EBGAN-VAE, WAE-MMD/GAN, WGAN, WGAN-GP on MNIST: one table"),
     "attention-distillation": ("zoo.reproduce_vc", "seq2seq voice conversion: student with vs without attention distillation"),
     "postnet": ("zoo.reproduce_postnet", "pix2pix spectrogram post-net: L1 and global-variance ratio, input vs output"),
+    "wavenet": ("zoo.reproduce_wavenet", "WaveNet vocoder, Gaussian vs mixture of logistics vs Griffin-Lim: NLL curves, copy-synthesis"),
     "tacotron": ("zoo.reproduce_tacotron", "small Tacotron (r=2) and Tacotron 2: diagonality, focus rate, stop-token stops"),
 }
 

@@ -9,6 +9,12 @@ from pathlib import Path
 
 import yaml
 
+# 16 kHz, 80 mels up to Nyquist, 12.5 ms hop: the front end of the real-ARCTIC presets, chosen by Griffin-Lim
+# copy-synthesis MCD on real slt dev speech (docs/results/attention-distillation/vocoder.md): power 1.0 (Tacotron's
+# 1.5 costs ~10 dB of MCD).
+AUDIO_16K = {"sample_rate": 16000, "n_fft": 1024, "win_length": 800, "hop_length": 200, "n_mels": 80,
+             "fmin": 0.0, "fmax": 8000.0, "griffin_lim_power": 1.0}
+
 
 def fit_stage(config: Path, overrides: dict, run_dir: Path) -> float:
     """``python -m zoo fit --config CONFIG --config RUN_DIR/overrides.yaml`` in this process; returns the seconds.
@@ -51,3 +57,14 @@ def stage_loggers(run_dir: Path, wandb_name: str, wandb: bool) -> list[dict]:
         loggers.append({"class_path": "lightning.pytorch.loggers.WandbLogger",
                         "init_args": {"project": "zoo", "name": wandb_name, "save_dir": str(run_dir)}})
     return loggers
+
+
+def natural_16k(path: Path, sample_rate: int):
+    """A natural recording band-limited to ``sample_rate`` (resampled down and back up to the scorer's 16 kHz)."""
+    import librosa
+
+    from zoo.audio import load_wav
+    from zoo.evaluation import SAMPLE_RATE
+
+    wav = load_wav(path, sample_rate).double().numpy()
+    return wav if sample_rate == SAMPLE_RATE else librosa.resample(wav, orig_sr=sample_rate, target_sr=SAMPLE_RATE)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.reproduce_common import fit_stage, read_metrics, stage_loggers, wandb_ids
+from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_loggers, wandb_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
@@ -41,10 +41,7 @@ CONFIGS = {"teacher_pretrain_lj": "vc_teacher_pretrain.yaml", "teacher_pretrain"
            "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
 
 _AUDIO_8K = {"sample_rate": 8000, "n_fft": 512, "win_length": 512, "hop_length": 320, "n_mels": 40, "fmax": 4000.0}
-# 16 kHz, 80 mels up to Nyquist, 12.5 ms hop: the front end chosen by Griffin-Lim copy-synthesis MCD on real slt dev
-# speech (docs/results/attention-distillation/vocoder.md): power 1.0 (Tacotron's 1.5 costs ~10 dB of MCD).
-_AUDIO_16K = {"sample_rate": 16000, "n_fft": 1024, "win_length": 800, "hop_length": 200, "n_mels": 80,
-              "fmin": 0.0, "fmax": 8000.0, "griffin_lim_power": 1.0}
+
 _SMALL_ATTENTION = {"attention_dim": 64, "attention_filters": 8, "attention_kernel_size": 15}
 
 # A preset: the AudioConfig, corpus sizes, the teacher's and the student's sizes, and each stage's budget.
@@ -87,7 +84,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 16 kHz / 80 mels; the teacher pretrains as an autoencoder on every training prompt of both speakers (and on
     # LJSpeech first when <data-root>/LJSpeech-1.1 is there). Sized for <= 60 minutes on a 2-core CPU.
     "real": {
-        "audio": _AUDIO_16K, "lj_size": None, "arctic_size": None, "batch_size": 16, "lj_max_frames": 400,
+        "audio": AUDIO_16K, "lj_size": None, "arctic_size": None, "batch_size": 16, "lj_max_frames": 400,
         # batch 4 for the students: an epoch of the 932 pairs is 233 optimiser steps, enough for the attention to be
         # learnt from the teacher within it (at batch 8, 117 steps, the distilled student was at 0.38 by its end)
         "student_batch_size": 4,
@@ -105,7 +102,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # the blog-scale sizes (teacher 600 / student 300 hidden units) on the real datasets, for a GPU machine
     "paper": {
-        "audio": _AUDIO_16K, "lj_size": None, "arctic_size": None, "batch_size": 32, "lj_max_frames": 1000,
+        "audio": AUDIO_16K, "lj_size": None, "arctic_size": None, "batch_size": 32, "lj_max_frames": 1000,
         "distill_weight": 1.0, "pretrain_on": "arctic", "split": "standard",
         "teacher": {"encoder_hidden": 300, "attention_rnn_dim": 600, "decoder_rnn_dims": [600],
                     "prenet_sizes": [256, 256], "postnet_channels": 256},
@@ -227,15 +224,7 @@ def _parallel_datamodule(overrides: dict):
     return datamodules.CMUArcticDataModule(audio=audio, mode="parallel", **data_args)
 
 
-def _natural_16k(path: Path, sample_rate: int) -> Any:
-    """A natural recording band-limited to ``sample_rate`` (resampled down and back up to the scorer's 16 kHz)."""
-    import librosa
 
-    from zoo.audio import load_wav
-    from zoo.evaluation import SAMPLE_RATE
-
-    wav = load_wav(path, sample_rate).double().numpy()
-    return wav if sample_rate == SAMPLE_RATE else librosa.resample(wav, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
 
 
 # the rows of the report, in order: what each one converts (or not) and how it reaches the metrics
@@ -288,8 +277,8 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
         mels[row] = [mel for mel, _, _ in converter.convert_mels(src_mels, batch_size)]
     # natural speech at the models' sample rate, so a model below 16 kHz is not scored on the band it never had
     sources: dict[str, dict[str, Any]] = {
-        "target_natural": {t.id: _natural_16k(t.wav_path, audio.sample_rate) for _, t in pairs},
-        "source_unconverted": {t.id: _natural_16k(s.wav_path, audio.sample_rate) for s, t in pairs},
+        "target_natural": {t.id: natural_16k(t.wav_path, audio.sample_rate) for _, t in pairs},
+        "source_unconverted": {t.id: natural_16k(s.wav_path, audio.sample_rate) for s, t in pairs},
     }
     for row, row_mels in mels.items():
         folder = out / "wavs" / row

@@ -68,6 +68,8 @@ class WaveNetVocoder(L.LightningModule):
         window_frames: int = 8,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
+        lr_decay_steps: int | None = None,
+        lr_decay_rate: float = 0.5,
         media_seconds: float = 0.25,
         predict_dir: str = "predictions",
     ) -> None:
@@ -79,6 +81,10 @@ class WaveNetVocoder(L.LightningModule):
             raise ValueError(f"window_frames must be >= 1, but got {window_frames}")
         if lr <= 0:
             raise ValueError(f"lr must be > 0, but got {lr}")
+        if lr_decay_steps is not None and lr_decay_steps < 1:
+            raise ValueError(f"lr_decay_steps must be >= 1 or null, but got {lr_decay_steps}")
+        if not 0.0 < lr_decay_rate <= 1.0:
+            raise ValueError(f"lr_decay_rate must be in (0, 1], but got {lr_decay_rate}")
         if media_seconds <= 0:
             raise ValueError(f"media_seconds must be > 0, but got {media_seconds}")
         self.save_hyperparameters()
@@ -135,8 +141,14 @@ class WaveNetVocoder(L.LightningModule):
     def test_step(self, batch: VocoderWindows, batch_idx: int) -> None:
         self._common_step(batch, "test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
+    def configure_optimizers(self) -> Any:
+        """Adam; with ``lr_decay_steps``, the rate is multiplied by ``lr_decay_rate`` every that many steps
+        (r9y9's ``step_learning_rate_decay``)."""
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
+        if self.hparams.lr_decay_steps is None:
+            return opt
+        schedule = torch.optim.lr_scheduler.StepLR(opt, self.hparams.lr_decay_steps, self.hparams.lr_decay_rate)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # --- inference ----------------------------------------------------------------------------------------
     @torch.no_grad()
