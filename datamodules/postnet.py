@@ -12,7 +12,9 @@ Index format of ``pairs_dir`` (UTF-8, tab-separated, one header line, ``#`` line
 
 ``input``/``target`` are paths relative to ``pairs_dir`` of ``.npy`` float arrays (frames, n_mels), time-major
 and normalised to [0, 1] exactly as the zoo's DataModules give mel spectrograms (same ``AudioConfig``). Input
-and target of a pair must have the same shape. The split is the zoo's seeded permutation of the sorted ids.
+and target of a pair must have the same shape. The split is the zoo's seeded permutation of the sorted ids, unless
+the index has a fourth column ``split`` (``train``, ``val`` or ``test`` on every row) that fixes it, as an upstream
+dump of a corpus with a standard split writes it (``python -m zoo reproduce postnet --upstream``).
 
 Training items are random ``crop_bins × crop_frames`` crops (mel bins × frames) taken inside each utterance's
 valid frames, preferring windows that are not mostly silence (``choose_crop_start``); validation, test, predict
@@ -226,8 +228,8 @@ class FilePairs(Dataset):
         return {"id": utt_id, "mel_input": load(inp), "mel_target": load(tgt)}
 
 
-def read_pairs_index(folder: Path) -> list[tuple[str, str, str]]:
-    """Parse ``<folder>/index.tsv`` into (id, input path, target path) rows; every file must exist."""
+def read_pairs_index(folder: Path) -> list[tuple[str, ...]]:
+    """Parse ``<folder>/index.tsv`` into (id, input path, target path[, split]) rows; every file must exist."""
     index = folder / INDEX_FILE
     if not index.is_file():
         raise DatasetNotFoundError(f"{index} is missing: pairs_dir must hold an {INDEX_FILE} (see datamodules/postnet.py)")
@@ -237,14 +239,19 @@ def read_pairs_index(folder: Path) -> list[tuple[str, str, str]]:
             continue
         fields = tuple(f.strip() for f in line.split("\t"))
         if not header_seen:
-            if fields != INDEX_HEADER:
+            if fields not in (INDEX_HEADER, (*INDEX_HEADER, "split")):
                 header = "\t".join(INDEX_HEADER)
-                raise DatasetFormatError(f"{index}:{lineno}: expected the header {header!r}, got {line!r}")
+                raise DatasetFormatError(f"{index}:{lineno}: expected the header {header!r} (optionally with a "
+                                         f"fourth column 'split'), got {line!r}")
+            width = len(fields)
             header_seen = True
             continue
-        if len(fields) != 3 or not all(fields):
-            raise DatasetFormatError(f"{index}:{lineno}: expected 'id<TAB>input<TAB>target', got {line!r}")
-        for p in fields[1:]:
+        if len(fields) != width or not all(fields):
+            expected = "id<TAB>input<TAB>target" + ("<TAB>split" if width == 4 else "")
+            raise DatasetFormatError(f"{index}:{lineno}: expected {expected!r}, got {line!r}")
+        if width == 4 and fields[3] not in ("train", "val", "test"):
+            raise DatasetFormatError(f"{index}:{lineno}: split must be train, val or test, got {fields[3]!r}")
+        for p in fields[1:3]:
             if not (folder / p).is_file():
                 raise DatasetFormatError(f"{index}:{lineno}: {folder / p} does not exist")
         rows.append(fields)
@@ -253,10 +260,14 @@ def read_pairs_index(folder: Path) -> list[tuple[str, str, str]]:
     return rows  # type: ignore[return-value]
 
 
-def write_pairs_index(folder: Path, rows: Sequence[tuple[str, str, str]]) -> Path:
-    """Write ``<folder>/index.tsv`` for (id, input path, target path) rows, paths relative to ``folder``."""
+def write_pairs_index(folder: Path, rows: Sequence[tuple[str, ...]]) -> Path:
+    """Write ``<folder>/index.tsv`` for (id, input path, target path[, split]) rows, paths relative to ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(INDEX_HEADER)] + ["\t".join(r) for r in rows]
+    widths = {len(r) for r in rows}
+    if not widths <= {3} and not widths <= {4}:
+        raise ValueError(f"every row needs 3 fields (id, input, target) or every row 4 (with split), got {sorted(widths)}")
+    header = INDEX_HEADER if widths <= {3} else (*INDEX_HEADER, "split")
+    lines = ["\t".join(header)] + ["\t".join(r) for r in rows]
     (folder / INDEX_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder / INDEX_FILE
 
@@ -394,9 +405,13 @@ class PairedMelDataModule(ZooDataModule):
         else:
             assert self.pairs_dir is not None
             rows = sorted(read_pairs_index(self.pairs_dir))
-            val, test = split_sizes(len(rows), self.val_size, self.test_size)
-            for split, idx in split_indices(len(rows), val, test, self.seed).items():
-                self.pairs[split] = FilePairs(self.pairs_dir, [rows[i] for i in idx], self.audio.n_mels)
+            if rows and len(rows[0]) == 4:  # the index fixes the split
+                for split in ("train", "val", "test"):
+                    self.pairs[split] = FilePairs(self.pairs_dir, [r[:3] for r in rows if r[3] == split], self.audio.n_mels)
+            else:
+                val, test = split_sizes(len(rows), self.val_size, self.test_size)
+                for split, idx in split_indices(len(rows), val, test, self.seed).items():
+                    self.pairs[split] = FilePairs(self.pairs_dir, [rows[i] for i in idx], self.audio.n_mels)
         if len(self.pairs["train"]) == 0:  # type: ignore[arg-type]
             raise DatasetFormatError("the training split holds no pair")
         self.datasets = {

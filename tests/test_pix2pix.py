@@ -319,3 +319,22 @@ def test_predict_writes_polished_mels_audio_and_a_pairs_index(lj_tiny, tmp_path)
         mel, truth = np.load(tmp_path / "pred" / polished), np.load(tmp_path / "pred" / target)
         assert mel.shape == truth.shape and mel.shape[1] == 80
         assert (tmp_path / "pred" / "wavs" / f"{utt_id}.wav").is_file()
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_patchgan_receptive_field_matches_the_gradient_support(n_layers):
+    from zoo.nn.pix2pix import patchgan_receptive_field
+
+    d = PatchGANDiscriminator(1, 1, base_channels=2, n_layers=n_layers, norm="batch").eval()  # running stats: local
+    with torch.no_grad():
+        for m in d.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.fill_(0.01)  # all-positive weights: every input in the field has a nonzero gradient
+    size = 160
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    y = torch.zeros(1, 1, size, size)
+    out = d(x, y)
+    i, j = out.shape[-2] // 2, out.shape[-1] // 2
+    out[0, 0, i, j].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+    assert int(rows.max() - rows.min()) + 1 == patchgan_receptive_field(n_layers) == d.receptive_field

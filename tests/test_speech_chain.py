@@ -161,3 +161,22 @@ def test_every_stage_mismatch_is_one_clear_error(chain, tmp_path: Path, capsys):
                           "--out", out])
     assert "does not exist" in err
     assert not Path(out).exists()  # nothing written by a refused chain
+
+
+def test_reproduce_postnet_on_an_upstream_models_outputs(chain, tmp_path: Path):
+    from datamodules.postnet import read_pairs_index
+
+    out = tmp_path / "pn"
+    main(["reproduce", "postnet", "--preset", "tiny", "--upstream", str(chain["vc"]), "--arctic-root", str(chain["arctic"]),
+          "--split", "seeded", "--out", str(out), "--data-root", str(tmp_path / "data"), "--eval-workers", "1"])
+    rows = read_pairs_index(out / "pairs")
+    assert {r[3] for r in rows} == {"train", "val"}  # the corpus split, fixed in the index
+    for utt_id, inp, tgt, _ in rows:
+        assert np.load(out / "pairs" / inp).shape == np.load(out / "pairs" / tgt).shape  # frame-aligned with the truth
+    report = json.loads((out / "report.json").read_text())
+    assert report["upstream"] == str(chain["vc"]) and report["discriminator"]["receptive_field"] == 34
+    assert set(report["free_running"]) == {"target_natural", "target_copy_synthesis", "converted", "converted_postnet"}
+    for key in ("gv_gap_at_most_half_the_input", "l1_no_worse_than_input", "mcd_no_worse"):
+        assert isinstance(report["criteria"][key], bool)
+    assert sorted(p.name for p in (out / "wavs" / "converted_postnet").glob("*.wav"))
+    assert "Free-running dev conversions" in (out / "report.md").read_text()

@@ -10,6 +10,17 @@ settings of the run are ``OUT/train/overrides.yaml`` (merged over the config by 
 
     python -m zoo reproduce postnet --preset demo --out OUT     # <= 15 minutes on a 2-core CPU
     python -m zoo reproduce postnet --preset tiny --out OUT     # seconds: the test suite's end-to-end run
+
+On an upstream model's real outputs (the blog's setting): ``--upstream VC_CKPT --arctic-root DIR`` dumps the
+voice-conversion checkpoint's teacher-forced predictions on CMU ARCTIC (frame-aligned with the truth, the standard
+split fixed in the ``pairs_dir`` index: train on train, report on dev), trains the post-net on them with 64x64 crops
+that skip padded silence, and scores on dev: L1 and global variance (teacher-forced, input vs output), and the
+field's MCD / F0 / DNSMOS / WER of free-running conversions with and without the post-net through Griffin-Lim.
+The PatchGAN has 2 layers there: its 34x34 receptive field makes it a patch discriminator on 64x64 crops, where the
+published 3 layers (70x70) would see every crop whole.
+
+    python -m zoo reproduce postnet --preset demo --upstream OUT_VC/teacher/checkpoints/last.ckpt \
+        --arctic-root ../shared/data/cmu_arctic --data-root DIR --out OUT
 """
 
 from __future__ import annotations
@@ -87,8 +98,13 @@ def _val_by_epoch(run_dir: Path) -> list[dict[str, float]]:
 def _datamodule(overrides: dict):
     from datamodules.postnet import PairedMelDataModule
 
+    from zoo.audio import AudioConfig
+
     spec = yaml.safe_load(CONFIG.read_text())["data"]
-    return PairedMelDataModule(**{**spec["init_args"], **overrides["data"]["init_args"]})
+    args = {**spec["init_args"], **overrides["data"]["init_args"]}
+    if isinstance(args.get("audio"), dict):
+        args["audio"] = AudioConfig(**args["audio"])
+    return PairedMelDataModule(**args)
 
 
 @torch.no_grad()
@@ -178,6 +194,179 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
     return report
 
 
+# --- an upstream voice-conversion model's outputs --------------------------------------------------------------
+
+# With --upstream: a 2-layer PatchGAN (34x34 receptive field, zoo.nn.pix2pix.patchgan_receptive_field) on the
+# 64x64 crops, and how many dev utterances the free-running rows convert and score.
+UPSTREAM = {"tiny": {"model": {}, "eval_utterances": 2}, "demo": {"model": {"discriminator_layers": 2}, "eval_utterances": 50}}
+
+
+@torch.no_grad()
+def dump_upstream(upstream: Path, arctic_root: str, data_root: str, folder: Path, split: str = "standard",
+                  batch_size: int = 16) -> tuple[Any, dict[str, int]]:
+    """Teacher-forced predictions of a VoiceConversion checkpoint on the ARCTIC pairs of its own front end, written
+    as a ``pairs_dir`` (``inputs/<id>.npy`` prediction, ``targets/<id>.npy`` truth, both (T_target, n_mels), and an
+    index whose split column keeps the corpus split). Returns (the VC model, pairs per split)."""
+    import numpy as np
+
+    import datamodules
+    from datamodules.postnet import write_pairs_index
+    from datamodules.speech import collate_parallel
+    from zoo.models.vc import load_model
+
+    model = load_model(upstream)
+    dm = datamodules.CMUArcticDataModule(source="real", root=arctic_root, download=False, audio=model.audio,
+                                         mode="parallel", split=split, cache_dir=str(Path(data_root) / "feature_cache"),
+                                         progress=False)
+    dm.prepare_data()
+    dm.setup("fit")
+    for sub in ("inputs", "targets"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    rows, counts = [], {}
+    torch.manual_seed(0)  # the decoder's pre-net keeps dropout on at inference (Tacotron 2): a fixed draw
+    for name in ("train", "val"):
+        ds = dm.datasets[name]
+        counts[name] = len(ds)
+        for start in range(0, len(ds), batch_size):
+            batch = collate_parallel([ds[i] for i in range(start, min(start + batch_size, len(ds)))], 0)
+            out = model.net(batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths)
+            for i, utt_id in enumerate(batch.ids):
+                t = int(batch.tgt_lengths[i])
+                np.save(folder / "inputs" / f"{utt_id}.npy", out.mel_postnet[i, :t].clamp(0, 1).float().numpy())
+                np.save(folder / "targets" / f"{utt_id}.npy", batch.tgt_mel[i, :t].float().numpy())
+                rows.append((utt_id, f"inputs/{utt_id}.npy", f"targets/{utt_id}.npy", name))
+    write_pairs_index(folder, rows)
+    return model, counts
+
+
+def _score_free_running(out: Path, model: Any, postnet_ckpt: Path, arctic_root: str, data_root: str, split: str,
+                        n_utterances: int, workers: int | None) -> dict[str, dict]:
+    """Dev sources converted free-running by the upstream model, with and without the post-net, through Griffin-Lim
+    at its AudioConfig, scored against the natural target (plus natural and copy-synthesis reference rows)."""
+    import datamodules
+    from zoo.audio import griffin_lim_wav, save_wav
+    from zoo.evaluation import Scorer
+    from zoo.metrics.mcd import F0_RANGES
+    from zoo.pipeline import Postnet, VoiceConverter
+    from zoo.reproduce_common import natural_16k
+
+    dm = datamodules.CMUArcticDataModule(source="real", root=arctic_root, download=False, audio=model.audio,
+                                         mode="parallel", split=split, cache_dir=str(Path(data_root) / "feature_cache"),
+                                         progress=False)
+    dm.setup("fit")
+    val = dm.datasets["val"]
+    pairs = val.pairs[:n_utterances]
+    converter = VoiceConverter(model, device="cpu")
+    torch.manual_seed(0)
+    converted = [mel for mel, _, _ in converter.convert_mels([val.src_store.get(s.id, "mel") for s, _ in pairs])]
+    polished = Postnet.from_checkpoint(postnet_ckpt, device="cpu").polish(converted)
+    mels = {"target_copy_synthesis": [val.tgt_store.get(t.id, "mel") for _, t in pairs],
+            "converted": converted, "converted_postnet": polished}
+    sources: dict[str, dict[str, Any]] = {"target_natural": {t.id: natural_16k(t.wav_path, model.audio.sample_rate)
+                                                             for _, t in pairs}}
+    for row, row_mels in mels.items():
+        folder = out / "wavs" / row
+        folder.mkdir(parents=True, exist_ok=True)
+        sources[row] = {}
+        for (_, t), mel in zip(pairs, row_mels):
+            save_wav(folder / f"{t.id}.wav", griffin_lim_wav(mel, model.audio), model.audio.sample_rate)
+            sources[row][t.id] = folder / f"{t.id}.wav"
+    texts = {t.id: t.text for _, t in pairs}
+    with Scorer(sources["target_natural"], texts, F0_RANGES.get(dm.target_speaker, (60.0, 400.0)), workers) as scorer:
+        return {row: {k: v for k, v in scorer.score(src).items() if k != "utterances"} for row, src in sources.items()}
+
+
+def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, data_root: str = "data",
+                 command: str = "", split: str = "standard", eval_utterances: int | None = None,
+                 eval_workers: int | None = None) -> dict:
+    """The post-net on ``upstream``'s teacher-forced ARCTIC outputs; writes ``OUT/report.{json,md}``."""
+    import dataclasses
+
+    if preset_name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
+    preset = PRESETS[preset_name]
+    root = Path(arctic_root)
+    arctic_root = str(root.parent if root.name == "cmu_arctic" else root)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    model, counts = dump_upstream(upstream, arctic_root, data_root, out / "pairs", split)
+    overrides = _overrides(preset, out, data_root)
+    overrides["data"]["init_args"] = {
+        **{k: v for k, v in overrides["data"]["init_args"].items() if k not in ("source", "root", "embedded_size")},
+        "pairs_dir": str(out / "pairs"), "audio": dataclasses.asdict(model.audio)}
+    overrides["model"]["init_args"].update(UPSTREAM[preset_name]["model"])
+    ckpt, train_seconds = _fit(overrides, out)
+    figures, examples = _evaluate(ckpt, overrides, "val")
+    images = []
+    for utt_id, inp, output, truth in examples[: preset["triptychs"]]:
+        lengths = torch.tensor([inp.shape[0]])
+        l1 = tuple(float(masked_l1(m[None], truth[None], lengths)) for m in (inp, output))
+        name = f"triptych_{utt_id}.png"
+        _triptych(out / name, utt_id, (inp, output, truth), l1)  # type: ignore[arg-type]
+        images.append(name)
+    rows = _score_free_running(out, model, ckpt, arctic_root, data_root, split,
+                               eval_utterances or UPSTREAM[preset_name]["eval_utterances"], eval_workers)
+    gv_in, gv_out = figures["input"]["gv_ratio"], figures["output"]["gv_ratio"]
+    from zoo.nn.pix2pix import patchgan_receptive_field
+
+    layers = overrides["model"]["init_args"].get("discriminator_layers", 3)
+    report = {
+        "preset": preset_name, "command": command, "upstream": str(upstream),
+        "data": f"CMU ARCTIC {arctic_root}, {split} split: {counts['train']} training pairs, scored on "
+                f"{figures['num_utterances']} dev utterances (teacher-forced) and {rows['converted']['n']} (free-running)",
+        "input": figures["input"], "output": figures["output"], "truth": figures["truth"],
+        "criteria": {"gv_gap_input": abs(1 - gv_in), "gv_gap_output": abs(1 - gv_out),
+                     "gv_gap_at_most_half_the_input": abs(1 - gv_out) <= 0.5 * abs(1 - gv_in),
+                     "l1_no_worse_than_input": figures["output"]["l1"] <= figures["input"]["l1"],
+                     "mcd_no_worse": rows["converted_postnet"]["mcd_db"] <= rows["converted"]["mcd_db"]},
+        "discriminator": {"layers": layers, "receptive_field": patchgan_receptive_field(layers),
+                          "crop": list(reversed(_crop(overrides)))},
+        "free_running": rows,
+        "checkpoint": str(ckpt), "train_seconds": train_seconds, "total_seconds": time.perf_counter() - start,
+        "overrides": overrides, "val_by_epoch": _val_by_epoch(out / "train"), "images": images,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / "report.md").write_text(_upstream_markdown(report))
+    return report
+
+
+def _crop(overrides: dict) -> tuple[int, int]:
+    spec = yaml.safe_load(CONFIG.read_text())["data"]["init_args"]
+    data = {**spec, **overrides["data"]["init_args"]}
+    return data["crop_bins"], data["crop_frames"]
+
+
+def _upstream_markdown(report: dict) -> str:
+    c, d = report["criteria"], report["discriminator"]
+    rows = [("upstream teacher-forced prediction (input)", report["input"]), ("**post-net output**", report["output"]),
+            ("truth", report["truth"])]
+    fr = report["free_running"]
+
+    def cell(value: Any, digits: int = 2) -> str:
+        return "—" if value is None or value != value else f"{value:.{digits}f}"
+
+    lines = [
+        f"# pix2pix post-net on an upstream voice-conversion model's outputs ({report['preset']} preset)", "",
+        f"Command: `{report['command']}`", "",
+        f"Upstream: `{report['upstream']}`. Data: {report['data']}. PatchGAN: {d['layers']} layers, receptive field "
+        f"{d['receptive_field']}x{d['receptive_field']} on {d['crop'][0]}x{d['crop'][1]} crops. Training "
+        f"{report['train_seconds'] / 60:.1f} min, total {report['total_seconds'] / 60:.1f} min.", "",
+        "## Teacher-forced dev predictions, whole utterances", "",
+        "| | L1 to truth ↓ | global-variance ratio (1.0 ideal) |", "|---|---|---|",
+        *[f"| {name} | {r['l1']:.4f} | {r['gv_ratio']:.3f} |" for name, r in rows], "",
+        f"GV gap |1 − ratio|: input {c['gv_gap_input']:.3f}, output {c['gv_gap_output']:.3f} (at most half the input's: "
+        f"{'yes' if c['gv_gap_at_most_half_the_input'] else 'no'}); output L1 no worse than the input's: "
+        f"{'yes' if c['l1_no_worse_than_input'] else 'no'}.", "",
+        "## Free-running dev conversions through Griffin-Lim, the field's metrics", "",
+        "| row | MCD dB | F0 RMSE Hz | DNSMOS OVRL | WER % | CER % |", "|---|---|---|---|---|---|",
+        *[f"| {row} | {cell(fr[row]['mcd_db'])} | {cell(fr[row]['f0_rmse_hz'], 1)} | {cell(fr[row]['dnsmos_ovrl'])} | "
+          f"{cell(fr[row]['wer'], 1)} | {cell(fr[row]['cer'], 1)} |" for row in fr], "",
+        f"MCD with the post-net no worse than without: {'yes' if c['mcd_no_worse'] else 'no'}.", "",
+        *[f"![{name}]({name})" for name in report["images"]], "",
+    ]
+    return "\n".join(lines)
+
+
 def _markdown(report: dict) -> str:
     c = report["criteria"]
     rows = [("blurry input", report["input"]), ("**output**", report["output"]), ("truth", report["truth"])]
@@ -210,9 +399,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data-root", default="data", help="where the embedded corpus is generated (default: data)")
+    parser.add_argument("--upstream", type=Path, default=None,
+                        help="a VoiceConversion checkpoint: train on its teacher-forced ARCTIC outputs (needs --arctic-root)")
+    parser.add_argument("--arctic-root", default=None, help="a real CMU ARCTIC folder (holding cmu_us_bdl_arctic/, ...)")
+    parser.add_argument("--split", choices=["standard", "seeded"], default="standard",
+                        help="the ARCTIC split with --upstream (default: the standard one; train on train, report on dev)")
+    parser.add_argument("--eval-utterances", type=int, default=None, help="free-running dev utterances to score")
+    parser.add_argument("--eval-workers", type=int, default=None, help="processes for scoring (default: 2)")
     args = parser.parse_args(argv)
     command = "python -m zoo reproduce postnet " + shlex.join(argv if argv is not None else [])
-    run(args.preset, args.out, args.data_root, command)
+    if args.upstream is None:
+        run(args.preset, args.out, args.data_root, command)
+        return
+    if args.arctic_root is None:
+        parser.error("--upstream needs --arctic-root (the corpus the voice-conversion model converts)")
+    from zoo.errors import exit_on_user_error
+
+    with exit_on_user_error():
+        run_upstream(args.preset, args.out, args.upstream, args.arctic_root, args.data_root, command, args.split,
+                     args.eval_utterances, args.eval_workers)
 
 
 if __name__ == "__main__":

@@ -355,9 +355,12 @@ def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
 
 def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str | None = None,
         wandb: bool = True, command: str = "", student_epochs: int | None = None, reuse: bool = False,
-        eval_utterances: int | None = None, eval_workers: int | None = None) -> dict:
+        eval_utterances: int | None = None, eval_workers: int | None = None, stop_after: str | None = None) -> dict:
     """Train every stage (or, with ``reuse``, keep a stage whose ``last.ckpt`` exists and whose overrides file is
-    unchanged), evaluate on dev, and write ``OUT/report.{json,md}``."""
+    unchanged), evaluate on dev, and write ``OUT/report.{json,md}``. With ``stop_after`` (a stage name), train up to
+    that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
+    if stop_after is not None and stop_after not in STAGES:
+        raise ValueError(f"stop_after must be one of {STAGES}, but got {stop_after!r}")
     if preset_name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
     preset = PRESETS[preset_name]
@@ -385,6 +388,8 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
             ckpts[stage], seconds[stage] = out / stage / "checkpoints" / "last.ckpt", 0.0
             continue
         ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
+        if stage == stop_after:
+            return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
     train_seconds = time.perf_counter() - start
     students = {name: _student_figures(out / name) for name in ("distilled", "baseline")}
     teacher_val = [r for r in read_metrics(out / "teacher") if "val/diagonality" in r][-1]
@@ -531,6 +536,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-utterances", type=int, default=None,
                         help="score only the first N dev utterances (default: the preset's, all for real/paper)")
     parser.add_argument("--eval-workers", type=int, default=None, help="processes for scoring (default: 2)")
+    parser.add_argument("--stop-after", choices=STAGES, default=None,
+                        help="train the chain up to this stage only, no evaluation or report (e.g. --stop-after teacher "
+                             "for an upstream voice-conversion checkpoint: OUT/teacher/checkpoints/last.ckpt)")
     args = parser.parse_args(argv)
     if args.student_epochs is not None and args.student_epochs < 1:
         parser.error(f"--student-epochs must be >= 1, but got {args.student_epochs}")
@@ -540,7 +548,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{flag} must be >= 1, but got {value}")
     run(args.preset, args.out, args.data_root, args.arctic_root, wandb=not args.no_wandb, command=command.strip(),
         student_epochs=args.student_epochs, reuse=args.reuse, eval_utterances=args.eval_utterances,
-        eval_workers=args.eval_workers)
+        eval_workers=args.eval_workers, stop_after=args.stop_after)
 
 
 if __name__ == "__main__":

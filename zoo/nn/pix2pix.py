@@ -161,6 +161,17 @@ class UNetGenerator(nn.Module):
         return self(pad_to_multiple(x, self.multiple, pad_value))[..., :h, :w]
 
 
+def patchgan_receptive_field(n_layers: int) -> int:
+    """The side of the input patch one PatchGAN output sees: 16, 34, 70, 142 for 1-4 layers (4x4 kernels; stride 2
+    for the first conv and all feature layers but the last, stride 1 for the last two). A crop no larger than it
+    makes every output see the whole crop: a global, not a patch, discriminator."""
+    strides = [2] + [2] * (n_layers - 1) + [1, 1]
+    field = 1
+    for stride in reversed(strides):
+        field = (field - 1) * stride + 4
+    return field
+
+
 class PatchGANDiscriminator(nn.Module):
     """pix2pix's conditional PatchGAN (Isola et al. 2017, section 3.2.2): classifies each overlapping patch of
     (condition, image), concatenated along channels, as real or fake; ``n_layers=3`` gives 70×70 patches.
@@ -195,6 +206,7 @@ class PatchGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(c, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*layers)
         self.cond_channels, self.image_channels = cond_channels, image_channels
+        self.receptive_field = patchgan_receptive_field(n_layers)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         if condition.shape[-2:] != image.shape[-2:] or condition.shape[0] != image.shape[0]:
