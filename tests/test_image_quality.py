@@ -56,3 +56,49 @@ def test_classifier_is_trained_once_and_cached(tmp_path):
     again = load_or_train_classifier(cache, images[:0], labels[:0])  # no data needed: read from the cache
     for a, b in zip(clf.state_dict().values(), again.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_importance_weighted_nll_matches_quadrature_on_a_one_dimensional_latent():
+    import math
+
+    from zoo.metrics.likelihood import importance_weighted_nll
+
+    # A Bernoulli decoder of 4 pixels with logits a*z + b and a N(0, 1) prior: log p(x) by quadrature over z.
+    a, b = torch.tensor([2.0, -1.0, 0.5, 3.0]), torch.tensor([0.1, 0.3, -0.2, -1.0])
+
+    def decode_logits(z):  # (N, 1) -> (N, 1, 2, 2)
+        return (z * a + b).reshape(-1, 1, 2, 2)
+
+    x = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]]).reshape(2, 1, 2, 2)
+    grid = torch.linspace(-8, 8, 20001, dtype=torch.float64).unsqueeze(1)
+    logits = decode_logits(grid).double()
+    log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
+        logits.unsqueeze(1).expand(-1, 2, 1, 2, 2), x.double().expand(grid.shape[0], 2, 1, 2, 2), reduction="none").flatten(2).sum(-1)
+    log_prior = -0.5 * (grid**2 + math.log(2 * math.pi))  # (G, 1)
+    dz = float(grid[1] - grid[0])
+    exact = -(torch.logsumexp(log_px_z + log_prior, dim=0) + math.log(dz))  # (2,)
+    gen = torch.Generator().manual_seed(0)
+    # a proposal that is not the posterior: the bound still converges to -log p(x) from above
+    mu, logvar = torch.full((2, 1), 0.3), torch.full((2, 1), math.log(1.5))
+    estimate = importance_weighted_nll(x, mu, logvar, decode_logits, k=20000, chunk=4000, generator=gen)
+    torch.testing.assert_close(estimate.double(), exact, atol=0.03, rtol=0)  # Monte Carlo error of k = 20000
+    loose = importance_weighted_nll(x, mu, logvar, decode_logits, k=1, generator=gen)
+    assert loose.shape == (2,)
+    many_single = torch.stack([importance_weighted_nll(x, mu, logvar, decode_logits, k=1, generator=gen) for _ in range(400)])
+    assert (many_single.mean(0).double() > exact).all()  # k = 1 is the ELBO: a looser bound on average
+    with pytest.raises(ValueError, match="k and chunk"):
+        importance_weighted_nll(x, mu, logvar, decode_logits, k=0)
+
+
+def test_confident_fraction_counts_probabilities_at_or_above_the_threshold():
+    from zoo.metrics.image_quality import confident_fraction
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):  # image i's first logit is its mean pixel x 10: softmax max ~1 for bright images
+            first = x.flatten(1).mean(1, keepdim=True) * 10
+            return torch.cat([first, torch.zeros(x.shape[0], 9)], dim=1)
+
+    images = torch.cat([torch.ones(3, 1, 28, 28), torch.zeros(1, 1, 28, 28)])  # p = e^10/(e^10+9) ~ 0.9996; 0.1
+    assert confident_fraction(Fixed(), images) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="threshold"):
+        confident_fraction(Fixed(), images, threshold=1.0)

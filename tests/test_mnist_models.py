@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -373,6 +374,20 @@ def test_config_writes_image_grids(config: Path, tmp_path: Path):
 
 
 # --- reproduce mnist-generative ------------------------------------------------------------------------------
+def test_test_nll_is_a_positive_bound_for_the_vae_family_and_none_without_a_posterior():
+    from zoo.models.vae import VAE
+    from zoo.reproduce_mnist import test_nll
+
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 28, 28)
+    vae = VAE(latent_dim=3, **TINY).eval()
+    nll = test_nll(vae, images, k=8, batch_size=2)
+    assert nll is not None and math.isfinite(nll) and 0 < nll < 784 * math.log(2) * 3
+    assert test_nll(vae, images, k=8, batch_size=2) == pytest.approx(nll)  # fixed binarisation and draws
+    assert test_nll(_wae_mmd().eval(), images, k=8) is None
+
+
+
 @pytest.mark.slow  # trains the metric's classifier and two models: ~40 s on a shared 2-core CPU
 def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
     import json
@@ -386,6 +401,8 @@ def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
     assert set(report["models"]) == {"vae", "wgan"}
     assert {"frechet", "sharpness", "recon_accuracy", "train_seconds"} <= set(report["models"]["vae"])
     assert "recon_accuracy" not in report["models"]["wgan"]  # a GAN has no reconstructions
+    assert 0.0 <= report["models"]["wgan"]["recognisable"] <= 1.0 and report["models"]["wgan"]["test_nll_nats"] is None
+    assert report["models"]["vae"]["test_nll_nats"] > 0
     assert "| vae |" in (tmp_path / "report.md").read_text()
 
 

@@ -20,6 +20,7 @@ import yaml
 
 from zoo.metrics.image_quality import (
     classifier_accuracy,
+    confident_fraction,
     frechet_distance,
     laplacian_sharpness,
     load_or_train_classifier,
@@ -35,9 +36,11 @@ WGANS = ("wgan", "wgan_gp")
 # the configs' widths and critic schedules (100 critic steps per generator step for the clipped WGAN's first 25).
 PRESETS = {
     "demo": {"trainer": ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "20", "--trainer.limit_val_batches", "2"],
-             "model": {"channels": 16, "hidden": 128}, "num_eval": 2000, "classifier_epochs": 2, "generator_steps": None},
+             "model": {"channels": 16, "hidden": 128}, "num_eval": 2000, "classifier_epochs": 2, "generator_steps": None,
+             "nll": {"images": 20, "k": 100}},
     "full": {"trainer": ["--trainer.max_time", "00:00:06:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"],
              "model": {}, "num_eval": 10000, "classifier_epochs": 3, "generator_steps": 400,
+             "nll": {"images": 500, "k": 5000},
              "wgan_trainer": ["--trainer.max_time", "00:00:10:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"]},
 }
 
@@ -108,9 +111,31 @@ def _write_grids(model: torch.nn.Module, images: torch.Tensor, out: Path, name: 
 
 
 @torch.no_grad()
-def _score(model: torch.nn.Module, test_x: torch.Tensor, test_y: torch.Tensor, classifier: torch.nn.Module) -> dict:
+def test_nll(model: torch.nn.Module, images: torch.Tensor, k: int, batch_size: int = 10) -> float | None:
+    """Mean importance-weighted -log p(x) in nats (``zoo.metrics.likelihood``, k samples) of a model with a Gaussian
+    encoder and a Bernoulli decoder on ``images`` binarised with a fixed seed; None for models without a posterior."""
+    from zoo.metrics.likelihood import binarize, importance_weighted_nll
+    from zoo.nn.dcgan import GaussianEncoder
+
+    if not isinstance(getattr(model, "encoder", None), GaussianEncoder):
+        return None
+    x = binarize(images)
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        mu, logvar = model.encoder(x[i : i + batch_size])
+        total += float(importance_weighted_nll(x[i : i + batch_size], mu, logvar, model.decoder, k=k,
+                                               generator=torch.Generator().manual_seed(i)).sum())
+    return total / len(x)
+
+
+@torch.no_grad()
+def _score(model: torch.nn.Module, test_x: torch.Tensor, test_y: torch.Tensor, classifier: torch.nn.Module,
+           nll: dict | None = None) -> dict:
     fakes = torch.cat([model.sample(min(500, len(test_x) - i)) for i in range(0, len(test_x), 500)])
-    scores = {"frechet": frechet_distance(test_x, fakes, classifier), "sample_sharpness": laplacian_sharpness(fakes)}
+    scores = {"frechet": frechet_distance(test_x, fakes, classifier), "sample_sharpness": laplacian_sharpness(fakes),
+              "recognisable": confident_fraction(classifier, fakes, 0.9)}
+    if nll:
+        scores["test_nll_nats"] = test_nll(model, test_x[: nll["images"]], nll["k"])
     if hasattr(model, "reconstruct"):
         recon = torch.cat([model.reconstruct(test_x[i : i + 500]) for i in range(0, len(test_x), 500)])
         scores["recon_frechet"] = frechet_distance(test_x, recon, classifier)
@@ -131,7 +156,7 @@ def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple
     test_x, test_y = test_x[: preset["num_eval"]], test_y[: preset["num_eval"]]
     torch.manual_seed(0)
     classifier = load_or_train_classifier(out / f"classifier_{data}.pt", train_x, train_y, preset["classifier_epochs"])
-    report = {"data": data, "preset": preset_name, "num_eval": len(test_x),
+    report = {"data": data, "preset": preset_name, "num_eval": len(test_x), "nll": preset.get("nll"),
               "test_accuracy": classifier_accuracy(classifier, test_x, test_y),
               "sharpness": laplacian_sharpness(test_x), "models": {}}
     previous = out / "report.json"
@@ -147,7 +172,7 @@ def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple
             generator_steps = min([generator_steps, *done])
         model, steps = _train(name, out, preset, data_root, generator_steps)
         torch.manual_seed(0)
-        scores = _score(model, test_x, test_y, classifier)
+        scores = _score(model, test_x, test_y, classifier, preset.get("nll"))
         torch.manual_seed(0)
         report["models"][name] = {**scores, **steps, "grids": _write_grids(model, test_x, out / "grids", name)}
         report["models"] = {k: report["models"][k] for k in MODELS if k in report["models"]}
@@ -161,12 +186,16 @@ def _cell(value: float | None) -> str:
 
 
 def _markdown(report: dict) -> str:
-    cols = ("frechet", "recon_frechet", "recon_accuracy", "sharpness", "sample_sharpness", "batches", "generator_steps",
-            "train_seconds")
+    cols = ("frechet", "recognisable", "recon_frechet", "recon_accuracy", "sharpness", "sample_sharpness",
+            "test_nll_nats", "batches", "generator_steps", "train_seconds")
     lines = [f"# MNIST generative models ({report['preset']} preset, data: {report['data']})", "",
              (f"Classifier test accuracy {report['test_accuracy']:.4f}; test-set sharpness {report['sharpness']:.4f}; "
               f"{report['num_eval']} test images vs as many generated/reconstructed. `sharpness` is that of the "
-              "reconstructions for an autoencoder, of the samples for a GAN."), "",
+              "reconstructions for an autoencoder, of the samples for a GAN. `recognisable`: the share of samples the "
+              "classifier labels with probability >= 0.9. `test_nll_nats` (VAE family): importance-weighted bound on "
+              "-log p(x) (Burda et al. 2016) of the Bernoulli decoder on fixed-seed binarised test images"
+              + (f", {report['nll']['images']} images, k = {report['nll']['k']}" if report.get("nll") else "")
+              + " — the models train on grey levels, so this is not the published binarised-MNIST setting."), "",
              "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in report["models"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(row.get(c)) for c in cols) + " |")

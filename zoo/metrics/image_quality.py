@@ -120,3 +120,16 @@ def laplacian_sharpness(images: torch.Tensor) -> float:
     kernel = LAPLACIAN.to(images)[None, None].expand(images.shape[1], 1, 3, 3)
     response = F.conv2d(images, kernel, groups=images.shape[1])  # (N, C, H-2, W-2)
     return float(response.flatten(1).var(dim=1).mean())
+
+
+@torch.no_grad()
+def confident_fraction(classifier: MNISTClassifier, images: torch.Tensor, threshold: float = 0.9,
+                       batch_size: int = 500) -> float:
+    """Share of ``images`` (N, 1, 28, 28) the classifier labels with probability >= ``threshold``: how many samples
+    are recognisable as some digit (a figure for generators with no test-set likelihood)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), but got {threshold}")
+    classifier.eval()
+    confident = sum(int((F.softmax(classifier(images[i : i + batch_size]), dim=1).amax(1) >= threshold).sum())
+                    for i in range(0, len(images), batch_size))
+    return confident / len(images)
