@@ -321,3 +321,10 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     args = student["data"]["init_args"]
     assert args["split"] == "standard" and args["root"] == arctic and args["batch_size"] == preset["student_batch_size"]
     assert student["model"]["init_args"]["teacher_checkpoint"] == str(tmp_path / "t.ckpt")
+
+
+def test_stop_after_names_a_stage(tmp_path: Path):
+    from zoo.reproduce_vc import run
+
+    with pytest.raises(ValueError, match="stop_after"):
+        run("tiny", tmp_path, stop_after="students")
