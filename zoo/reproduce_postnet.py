@@ -155,6 +155,18 @@ def _triptych(path: Path, utt_id: str, panels: tuple[torch.Tensor, torch.Tensor,
     plt.close(fig)
 
 
+def _triptychs(out: Path, examples: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]) -> list[str]:
+    """``OUT/triptych_<id>.png`` (input / output / truth, with both L1s) for each (id, input, output, truth)."""
+    images = []
+    for utt_id, inp, output, truth in examples:
+        lengths = torch.tensor([inp.shape[0]])
+        l1 = tuple(float(masked_l1(m[None], truth[None], lengths)) for m in (inp, output))
+        name = f"triptych_{utt_id}.png"
+        _triptych(out / name, utt_id, (inp, output, truth), l1)  # type: ignore[arg-type]
+        images.append(name)
+    return images
+
+
 def run(preset_name: str, out: Path, data_root: str = "data", command: str = "") -> dict:
     if preset_name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
@@ -166,13 +178,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
     figures, examples = _evaluate(ckpt, overrides, "val")
     # The checkpoint was chosen on the validation utterances; the test ones were seen by neither training nor choice.
     test, _ = _evaluate(ckpt, overrides, "test")
-    images = []
-    for utt_id, inp, output, truth in examples[: preset["triptychs"]]:
-        lengths = torch.tensor([inp.shape[0]])
-        l1 = tuple(float(masked_l1(m[None], truth[None], lengths)) for m in (inp, output))
-        name = f"triptych_{utt_id}.png"
-        _triptych(out / name, utt_id, (inp, output, truth), l1)  # type: ignore[arg-type]
-        images.append(name)
+    images = _triptychs(out, examples[: preset["triptychs"]])
     gv_in, gv_out = figures["input"]["gv_ratio"], figures["output"]["gv_ratio"]
     gap_closed = 1.0 - abs(1.0 - gv_out) / abs(1.0 - gv_in) if gv_in != 1.0 else float("nan")
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -297,13 +303,7 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
     overrides["model"]["init_args"].update(UPSTREAM[preset_name]["model"])
     ckpt, train_seconds = _fit(overrides, out)
     figures, examples = _evaluate(ckpt, overrides, "val")
-    images = []
-    for utt_id, inp, output, truth in examples[: preset["triptychs"]]:
-        lengths = torch.tensor([inp.shape[0]])
-        l1 = tuple(float(masked_l1(m[None], truth[None], lengths)) for m in (inp, output))
-        name = f"triptych_{utt_id}.png"
-        _triptych(out / name, utt_id, (inp, output, truth), l1)  # type: ignore[arg-type]
-        images.append(name)
+    images = _triptychs(out, examples[: preset["triptychs"]])
     rows = _score_free_running(out, model, ckpt, arctic_root, data_root, split,
                                eval_utterances or UPSTREAM[preset_name]["eval_utterances"], eval_workers)
     gv_in, gv_out = figures["input"]["gv_ratio"], figures["output"]["gv_ratio"]

@@ -10,25 +10,18 @@ import argparse
 import json
 from pathlib import Path
 
+from zoo.convert import add_chain_arguments, parse_chain_arguments
 from zoo.errors import exit_on_user_error
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m zoo synthesize", description=__doc__)
     parser.add_argument("--tts", required=True, help="a Tacotron or Tacotron 2 checkpoint")
-    parser.add_argument("--postnet", default=None, help="a pix2pix post-net checkpoint (optional)")
-    parser.add_argument("--vocoder", default="griffin-lim", help="'griffin-lim' (default) or a WaveNet vocoder checkpoint")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument("--text", action="append", help="a text to speak (repeat for several)")
     text.add_argument("--text-file", type=Path, help="a UTF-8 file: one text per line, or ID|text lines")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when present)")
-    parser.add_argument("--no-figures", action="store_true", help="skip the alignment figures")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, but got {args.batch_size}")
+    add_chain_arguments(parser)
+    args = parse_chain_arguments(parser, argv)
     from zoo.pipeline import Synthesizer, read_texts
 
     with exit_on_user_error(FileNotFoundError, ValueError):
