@@ -156,10 +156,10 @@ def _curve_plot(out: Path, curves: dict[str, dict]) -> str:
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for dist, c in curves.items():
-        axes[0].plot(c["train_steps"], c["train_nll"], alpha=0.6, label=f"{dist} train")
-        axes[0].plot(c["val_steps"], c["val_nll"], marker="o", label=f"{dist} validation")
-        axes[1].plot(c["val_steps"], c["val_bits_per_sample"], marker="o", label=f"{dist} validation")
+    for (dist, c), color in zip(curves.items(), ("tab:blue", "tab:red")):
+        axes[0].plot(c["train_steps"], c["train_nll"], color=color, alpha=0.35, label=f"{dist} train")
+        axes[0].plot(c["val_steps"], c["val_nll"], color=color, marker="o", label=f"{dist} validation")
+        axes[1].plot(c["val_steps"], c["val_bits_per_sample"], color=color, marker="o", label=f"{dist} validation")
     axes[0].set_ylabel("NLL (nats per sample)")
     axes[1].set_ylabel("bits per sample (16-bit bins)")
     for ax in axes:
