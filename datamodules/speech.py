@@ -81,41 +81,53 @@ class FeatureStore:
         except (ValueError, KeyError):
             return False
 
-    def build(self, utterances: Sequence[Utterance], kinds: Sequence[str], progress: bool = True) -> None:
-        """Compute the missing or stale kinds in one pass over the audio (one STFT gives mel and linear)."""
+    def build(self, utterances: Sequence[Utterance], kinds: Sequence[str], progress: bool = True,
+              workers: int | None = None) -> None:
+        """Compute the missing or stale kinds in one pass over the audio (one STFT gives mel and linear).
+
+        ``workers`` processes analyse the files (default: every core, for corpora of at least ``_PARALLEL_MIN``
+        utterances; one process below that, where starting workers costs more than it saves); this process writes
+        the cache in corpus order, so the result is the same byte for byte whatever the number of workers."""
         fingerprint = _fingerprint(utterances)
         todo = [k for k in dict.fromkeys(kinds) if not self._valid(k, fingerprint)]
         if not todo:
             return
+        if workers is None:
+            workers = (os.cpu_count() or 1) if len(utterances) >= _PARALLEL_MIN else 1
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, but got {workers}")
         self.dir.mkdir(parents=True, exist_ok=True)
-        front = AudioFrontEnd(self.audio)
         tmp = {k: self.dir / f"{k}.bin.tmp{os.getpid()}" for k in todo}
         files = {k: open(tmp[k], "wb") for k in todo}
         entries: dict[str, dict[str, list[int]]] = {k: {} for k in todo}
         offsets = dict.fromkeys(todo, 0)
         skipped: dict[str, str] = {}
+        pool = None
         try:
             desc = f"caching {'/'.join(todo)} features ({self.dir.parent.parent.name})"
-            for u in progress_iter(utterances, len(utterances), desc, progress):
-                try:
-                    wav = load_wav(u.wav_path, self.audio.sample_rate)  # (S,)
-                    with torch.no_grad():
-                        feats = front.features(wav)
-                except (AudioError, FileNotFoundError, ValueError) as err:
+            jobs = [(str(u.wav_path), self.audio, tuple(todo)) for u in utterances]
+            if workers > 1:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_analysis_worker_init)
+                results = pool.map(_analyse_utterance, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers))))
+            else:
+                results = map(_analyse_utterance, jobs)
+            for u, (arrays, error) in progress_iter(zip(utterances, results), len(utterances), desc, progress):
+                if error is not None:
                     # unreadable, truncated, vanished or too short for one STFT frame: left out and listed
-                    skipped[u.id] = str(err)
+                    skipped[u.id] = error
                     continue
-                arrays: dict[str, np.ndarray] = {}
-                if "mel" in todo or "linear" in todo:
-                    arrays["mel"] = feats.mel.T.numpy()  # (frames, n_mels)
-                    arrays["linear"] = feats.linear.T.numpy()  # (frames, n_freq)
-                arrays["wav"] = np.round(wav.numpy() * 32767.0)[:, None]  # (S, 1)
                 for k in todo:
                     a = np.ascontiguousarray(arrays[k], dtype=_KIND_DTYPES[k])
                     files[k].write(a.tobytes())
                     entries[k][u.id] = [offsets[k], len(a)]
                     offsets[k] += len(a)
         finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
             for f in files.values():
                 f.close()
         for k in todo:
@@ -158,6 +170,35 @@ class FeatureStore:
         if kind == "wav":
             return torch.from_numpy(a[:, 0] / 32767.0)
         return torch.from_numpy(a)
+
+
+# Below this many utterances the cache is built in this process: spawning workers (each imports torch) costs seconds.
+_PARALLEL_MIN = 256
+_WORKER_FRONT_ENDS: dict[AudioConfig, AudioFrontEnd] = {}
+
+
+def _analysis_worker_init() -> None:
+    torch.set_num_threads(1)  # one process per core, not every process on every core
+
+
+def _analyse_utterance(job: tuple[str, AudioConfig, tuple[str, ...]]) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """One file's arrays for the cache (mel (T, n_mels), linear (T, n_freq), wav (S, 1) as 16-bit levels), or the
+    reason it cannot be read. Runs in the building process or in a worker."""
+    path, audio, todo = job
+    front = _WORKER_FRONT_ENDS.get(audio)
+    if front is None:
+        front = _WORKER_FRONT_ENDS[audio] = AudioFrontEnd(audio)
+    try:
+        wav = load_wav(path, audio.sample_rate)  # (S,)
+        arrays: dict[str, np.ndarray] = {"wav": np.round(wav.numpy() * 32767.0)[:, None]}  # (S, 1)
+        if "mel" in todo or "linear" in todo:
+            with torch.no_grad():
+                feats = front.features(wav)
+            arrays["mel"] = feats.mel.T.numpy()  # (frames, n_mels)
+            arrays["linear"] = feats.linear.T.numpy()  # (frames, n_freq)
+        return arrays, None
+    except (AudioError, FileNotFoundError, ValueError) as err:
+        return None, str(err)
 
 
 def _fits(frames: int, max_frames: int | None) -> bool:

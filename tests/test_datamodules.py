@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -275,3 +276,26 @@ def test_preparing_data_leaves_the_random_streams_alone(tmp_path):
     dm.setup("fit")
     got = (torch.rand(2), np.random.rand(2), random.random())
     assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
+
+
+def test_parallel_feature_caching_writes_the_same_cache_as_one_process(tmp_path):
+    from datamodules.ljspeech import read_ljspeech_metadata
+    from datamodules.speech import FeatureStore
+    from tests.conftest import make_ljspeech_tree
+    from zoo.audio import AudioConfig
+
+    folder = make_ljspeech_tree(tmp_path / "lj", n=6)
+    (folder / "wavs" / "LJ001-0003.wav").write_bytes(b"RIFF not a wav")  # unreadable: skipped by both
+    utterances = read_ljspeech_metadata(folder)
+    audio = AudioConfig()
+    one = FeatureStore(folder, audio, cache_root=tmp_path / "serial")
+    two = FeatureStore(folder, audio, cache_root=tmp_path / "parallel")
+    one.build(utterances, ("mel", "linear", "wav"), progress=False, workers=1)
+    two.build(utterances, ("mel", "linear", "wav"), progress=False, workers=2)
+    for kind in ("mel", "linear", "wav"):
+        assert (one.dir / f"{kind}.bin").read_bytes() == (two.dir / f"{kind}.bin").read_bytes()
+        assert json.loads((one.dir / f"{kind}.json").read_text()) == json.loads((two.dir / f"{kind}.json").read_text())
+    two.load(("mel",))
+    assert "LJ001-0003" in two.skipped() and not two.has("LJ001-0003") and two.has("LJ001-0001")
+    with pytest.raises(ValueError, match="workers"):
+        FeatureStore(folder, audio, cache_root=tmp_path / "x").build(utterances, ("mel",), progress=False, workers=0)
