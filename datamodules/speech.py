@@ -85,15 +85,16 @@ class FeatureStore:
               workers: int | None = None) -> None:
         """Compute the missing or stale kinds in one pass over the audio (one STFT gives mel and linear).
 
-        ``workers`` processes analyse the files (default: every core, for corpora of at least ``_PARALLEL_MIN``
-        utterances; one process below that, where starting workers costs more than it saves); this process writes
-        the cache in corpus order, so the result is the same byte for byte whatever the number of workers."""
+        ``workers`` processes analyse the files (default 1: on a 2-core machine one process caches 583 s of audio per
+        second and two workers only 282, spawn start-up and shipping the arrays back costing more than the second
+        core gives: ``bench/README.md``); this process writes the cache in corpus order, so the result is the same
+        byte for byte whatever the number of workers."""
         fingerprint = _fingerprint(utterances)
         todo = [k for k in dict.fromkeys(kinds) if not self._valid(k, fingerprint)]
         if not todo:
             return
         if workers is None:
-            workers = (os.cpu_count() or 1) if len(utterances) >= _PARALLEL_MIN else 1
+            workers = 1
         if workers < 1:
             raise ValueError(f"workers must be >= 1, but got {workers}")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -172,8 +173,6 @@ class FeatureStore:
         return torch.from_numpy(a)
 
 
-# Below this many utterances the cache is built in this process: spawning workers (each imports torch) costs seconds.
-_PARALLEL_MIN = 256
 _WORKER_FRONT_ENDS: dict[AudioConfig, AudioFrontEnd] = {}
 
 
