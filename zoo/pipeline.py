@@ -156,6 +156,15 @@ def load_postnet(path: str | Path | None, upstream: str, upstream_audio: AudioCo
     return postnet
 
 
+def _attach_stages(upstream: str, audio: AudioConfig, postnet: Postnet | None,
+                   vocoder: GriffinLim | WaveNet | None) -> tuple[Postnet | None, GriffinLim | WaveNet]:
+    """The stages after a model, checked against its front end; no vocoder means Griffin-Lim at its AudioConfig."""
+    for name, stage in (("the post-net", postnet), ("the vocoder", vocoder)):
+        if stage is not None:
+            check_stages_agree(upstream, audio, name, stage.audio)
+    return postnet, vocoder or GriffinLim(audio)
+
+
 class Synthesis(NamedTuple):
     """One synthesised utterance: wav (S,) in [-1, 1]; mel (T, n_mels) normalised (after the post-net, if any);
     alignment (ceil(T / r), L) over the text's symbols; stopped (False when the max-length guard ended it)."""
@@ -177,12 +186,7 @@ class Synthesizer:
             raise CheckpointError(f"the text-to-speech model has {model.hparams.vocab_size} symbols, but the symbol "
                                   f"table has {len(symbols)}: pass the characters it was trained with")
         self.symbols = symbols
-        if postnet is not None:
-            check_stages_agree("the text-to-speech model", self.audio, "the post-net", postnet.audio)
-        if vocoder is not None:
-            check_stages_agree("the text-to-speech model", self.audio, "the vocoder", vocoder.audio)
-        self.postnet = postnet
-        self.vocoder = vocoder or GriffinLim(self.audio)
+        self.postnet, self.vocoder = _attach_stages("the text-to-speech model", self.audio, postnet, vocoder)
 
     @classmethod
     def from_checkpoint(cls, tts: str | Path, postnet: str | Path | None = None, vocoder: str | Path | None = None,
@@ -309,12 +313,7 @@ class VoiceConverter:
         self.audio: AudioConfig = model.audio
         self.front = AudioFrontEnd(self.audio)
         self.max_frames = max_frames
-        if postnet is not None:
-            check_stages_agree("the voice-conversion model", self.audio, "the post-net", postnet.audio)
-        if vocoder is not None:
-            check_stages_agree("the voice-conversion model", self.audio, "the vocoder", vocoder.audio)
-        self.postnet = postnet
-        self.vocoder = vocoder or GriffinLim(self.audio)
+        self.postnet, self.vocoder = _attach_stages("the voice-conversion model", self.audio, postnet, vocoder)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
