@@ -338,3 +338,20 @@ def test_patchgan_receptive_field_matches_the_gradient_support(n_layers):
     out[0, 0, i, j].backward()
     rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
     assert int(rows.max() - rows.min()) + 1 == patchgan_receptive_field(n_layers) == d.receptive_field
+
+
+def test_residual_generator_starts_as_the_identity_and_learns(tmp_path):
+    torch.manual_seed(0)
+    model = Pix2PixPostnet(**TINY, residual=True)
+    model.set_mel_range(0.0, 1.0)
+    mel = torch.rand(2, 40, 32) * 0.8 + 0.1  # (B, T, n_mels) in [0, 1], away from the clamp
+    lengths = torch.tensor([40, 33])
+    out = model.eval().polish(mel, lengths)
+    assert torch.allclose(out[0], mel[0], atol=1e-6)  # x + 0: the identity on every frame
+    assert torch.allclose(out[1, :33], mel[1, :33], atol=1e-6) and not out[1, 33:].any()
+    g0 = _snapshot(model.generator)
+    _one_batch_fit(model.train(), tmp_path)
+    assert _changed(model.generator, g0)  # the zeroed output layer still receives a gradient
+    assert model.generator.ups[0].block[1].weight.abs().sum() > 0
+    with pytest.raises(ValueError, match="in_channels == out_channels"):
+        UNetGenerator(1, 2, 4, 4, 16, residual=True)

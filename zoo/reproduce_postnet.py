@@ -17,7 +17,8 @@ split fixed in the ``pairs_dir`` index: train on train, report on dev), trains t
 that skip padded silence, and scores on dev: L1 and global variance (teacher-forced, input vs output), and the
 field's MCD / F0 / DNSMOS / WER of free-running conversions with and without the post-net through Griffin-Lim.
 The PatchGAN has 2 layers there: its 34x34 receptive field makes it a patch discriminator on 64x64 crops, where the
-published 3 layers (70x70) would see every crop whole.
+published 3 layers (70x70) would see every crop whole; the generator is residual (x + UNet(x), starting as the
+identity), since its input is already an L1-trained estimate of the target.
 
     python -m zoo reproduce postnet --preset demo --upstream OUT_VC/teacher/checkpoints/last.ckpt \
         --arctic-root ../shared/data/cmu_arctic --data-root DIR --out OUT
@@ -204,7 +205,10 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
 
 # With --upstream: a 2-layer PatchGAN (34x34 receptive field, zoo.nn.pix2pix.patchgan_receptive_field) on the
 # 64x64 crops, and how many dev utterances the free-running rows convert and score.
-UPSTREAM = {"tiny": {"model": {}, "eval_utterances": 2}, "demo": {"model": {"discriminator_layers": 2}, "eval_utterances": 50}}
+# The generator is residual there (x + UNet(x), starting as the identity): the input is already an L1-trained
+# model's estimate, and a plain UNet with an adversarial term lost L1 and MCD to it (docs/results/postnet.md).
+UPSTREAM = {"tiny": {"model": {"residual": True}, "eval_utterances": 2},
+            "demo": {"model": {"discriminator_layers": 2, "residual": True}, "eval_utterances": 50}}
 
 
 @torch.no_grad()

@@ -50,7 +50,9 @@ class Pix2PixPostnet(L.LightningModule):
     DataModule's ``mel_range()`` of the training data, taken at the first ``setup`` and stored as buffers (so
     the checkpoint carries it and a restored model uses the scale it was trained with). Sizes default to the
     published pix2pix ones (ngf = ndf = 64, 512 channels at most, 70×70 PatchGAN, λ_L1 = 100, Adam 2e-4,
-    β = (0.5, 0.999)) with a depth-6 UNet, which takes a 64×64 crop down to 1×1.
+    β = (0.5, 0.999)) with a depth-6 UNet, which takes a 64×64 crop down to 1×1. ``residual=True`` makes the
+    generator x + UNet(x), starting as the identity (``zoo.nn.pix2pix.UNetGenerator``): for inputs that are already
+    an L1-trained model's estimate of the target, such as a voice-conversion model's outputs.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class Pix2PixPostnet(L.LightningModule):
         betas: tuple[float, float] = (0.5, 0.999),
         generator_every: int = 1,
         discriminator_every: int = 1,
+        residual: bool = False,
         predict_dir: str | None = None,
         griffin_lim_iters: int = 60,
     ) -> None:
@@ -88,10 +91,12 @@ class Pix2PixPostnet(L.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.audio = audio
-        self.generator = UNetGenerator(1, 1, depth, generator_channels, generator_max_channels, norm, dropout)
+        self.generator = UNetGenerator(1, 1, depth, generator_channels, generator_max_channels, norm, dropout, residual)
         self.discriminator = PatchGANDiscriminator(1, 1, discriminator_channels, discriminator_layers, norm)
         init_pix2pix_weights(self.generator)
         init_pix2pix_weights(self.discriminator)
+        if residual:
+            self.generator.zero_output_layer()  # starts as the identity: L1 starts at the input's
         # The [0, 1] -> [-1, 1] scale and the update schedule live in the state dict, hence in checkpoints.
         self.register_buffer("mel_low", torch.tensor(0.0))
         self.register_buffer("mel_high", torch.tensor(1.0))

@@ -98,6 +98,10 @@ class UNetGenerator(nn.Module):
     ``unet_256``, dropout acts on the ``depth - 5`` up-sampling blocks just outside the innermost one (none for
     depth <= 5). Output in (-1, 1) (tanh). Input (B, in_channels, H, W) with H and W multiples of 2**depth
     (``check_unet_size``) -> (B, out_channels, H, W).
+
+    ``residual=True`` (not in pix2pix; for polishing an estimate that is already close to its target) returns
+    x + UNet(x), with the last up-sampling's weights zeroed so the generator starts as the identity: its L1 starts
+    at the input's, and the adversarial term has to earn every change. Needs in_channels == out_channels.
     """
 
     def __init__(
@@ -109,8 +113,11 @@ class UNetGenerator(nn.Module):
         max_channels: int = 512,
         norm: Norm = "batch",
         dropout: float = 0.5,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        if residual and in_channels != out_channels:
+            raise ValueError(f"a residual UNet needs in_channels == out_channels, but got {in_channels} and {out_channels}")
         if depth < 2:
             raise ValueError(f"depth must be >= 2, but got {depth}")
         if base_channels < 1 or max_channels < base_channels:
@@ -119,6 +126,7 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), but got {dropout}")
         _norm(norm, 1)  # validates the name
         self.depth = depth
+        self.residual = residual
         ch = [min(base_channels * 2**i, max_channels) for i in range(depth)]  # channels of level i's features
         self.downs = nn.ModuleList(
             _Down(in_channels if i == 0 else ch[i - 1], ch[i], norm, outermost=i == 0, innermost=i == depth - 1)
@@ -136,6 +144,16 @@ class UNetGenerator(nn.Module):
             )
             for i in range(depth)
         )
+        if residual:
+            self.zero_output_layer()
+
+    def zero_output_layer(self) -> None:
+        """Zero the outermost transposed conv, so a residual generator is the identity (call after any re-init)."""
+        conv = self.ups[0].block[1]
+        with torch.no_grad():
+            conv.weight.zero_()
+            if conv.bias is not None:
+                conv.bias.zero_()
 
     @property
     def multiple(self) -> int:
@@ -152,7 +170,7 @@ class UNetGenerator(nn.Module):
         h = self.ups[-1](skips[-1])  # the bottleneck has no skip partner
         for i in range(self.depth - 2, -1, -1):
             h = self.ups[i](torch.cat([skips[i], h], dim=1))  # (B, 2·ch[i], ...) -> (B, ch[i-1], 2×)
-        return h  # (B, C_out, H, W)
+        return x + h if self.residual else h  # (B, C_out, H, W)
 
     def forward_any_size(self, x: torch.Tensor, pad_value: float) -> torch.Tensor:
         """Fully convolutional inference on any (B, C, H, W): pad H and W at the end with ``pad_value`` (the
