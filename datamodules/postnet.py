@@ -260,16 +260,17 @@ def read_pairs_index(folder: Path) -> list[tuple[str, ...]]:
     return rows  # type: ignore[return-value]
 
 
-def write_pairs_index(folder: Path, rows: Sequence[tuple[str, ...]]) -> Path:
-    """Write ``<folder>/index.tsv`` for (id, input path, target path[, split]) rows, paths relative to ``folder``."""
+def write_pairs_index(folder: Path, rows: Sequence[tuple[str, ...]], name: str = INDEX_FILE) -> Path:
+    """Write ``<folder>/index.tsv`` (or ``name``) for (id, input path, target path[, split]) rows, paths relative to
+    ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     widths = {len(r) for r in rows}
     if not widths <= {3} and not widths <= {4}:
         raise ValueError(f"every row needs 3 fields (id, input, target) or every row 4 (with split), got {sorted(widths)}")
     header = INDEX_HEADER if widths <= {3} else (*INDEX_HEADER, "split")
     lines = ["\t".join(header)] + ["\t".join(r) for r in rows]
-    (folder / INDEX_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder / INDEX_FILE
+    (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / name
 
 
 class RandomCrops(Dataset):

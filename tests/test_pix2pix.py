@@ -309,16 +309,20 @@ def test_each_optimiser_changes_only_its_own_network(update, tmp_path):
 def test_predict_writes_polished_mels_audio_and_a_pairs_index(lj_tiny, tmp_path):
     from datamodules.postnet import read_pairs_index
 
+    from callbacks.prediction import PredictionWriter
+
     dm = _datamodule(lj_tiny)
-    model = Pix2PixPostnet(**TINY, griffin_lim_iters=2, predict_dir=str(tmp_path / "pred"))
-    ids = [i for batch in _trainer(tmp_path).predict(model, datamodule=dm) for i in batch]
-    assert len(ids) == len(dm.pairs["test"]) >= 1
+    model = Pix2PixPostnet(**TINY)
+    writer = PredictionWriter(str(tmp_path / "pred"))
+    batches = _trainer(tmp_path, callbacks=[writer]).predict(model, datamodule=dm)
+    ids = [p.id for batch in batches for p in batch]
+    assert len(ids) == len(dm.pairs["test"]) >= 1 and [r["id"] for r in writer.records] == ids
     rows = read_pairs_index(tmp_path / "pred")
     assert [r[0] for r in rows] == ids
     for utt_id, polished, target in rows:
         mel, truth = np.load(tmp_path / "pred" / polished), np.load(tmp_path / "pred" / target)
         assert mel.shape == truth.shape and mel.shape[1] == 80
-        assert (tmp_path / "pred" / "wavs" / f"{utt_id}.wav").is_file()
+        assert (tmp_path / "pred" / f"{utt_id}.wav").is_file()
 
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3])

@@ -180,3 +180,20 @@ def test_reproduce_postnet_on_an_upstream_models_outputs(chain, tmp_path: Path):
         assert isinstance(report["criteria"][key], bool)
     assert sorted(p.name for p in (out / "wavs" / "converted_postnet").glob("*.wav"))
     assert "Free-running dev conversions" in (out / "report.md").read_text()
+
+
+def test_cli_predict_writes_through_the_one_prediction_writer(chain, tmp_path: Path):
+    """``python -m zoo predict`` on a trained checkpoint: the model returns its predictions and the callback the CLI
+    adds writes wav, alignment figure and mel per prompt (no model carries an output folder of its own)."""
+    out = tmp_path / "pred"
+    main(["predict", "--config", str(ROOT / "configs" / "tacotron2.yaml"), *CONFIG_TINY["tacotron2"], *_TTS_FAST,
+          "--ckpt_path", str(chain["tacotron2"]), "--data", "datamodules.text_prompts.TextPromptDataModule",
+          "--data.texts", '["Hello world.", "A second one."]', "--trainer.logger", "false", "--trainer.callbacks", "[]",
+          "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+          "--trainer.default_root_dir", str(out)])
+    folder = out / "predictions"
+    for utt_id in ("prompt000", "prompt001"):
+        mel = np.load(folder / "mels" / f"{utt_id}.npy")
+        assert mel.shape[1] == LJ.n_mels and 1 <= mel.shape[0] <= 24
+        assert (folder / f"{utt_id}.png").is_file()
+        _check_wav(folder / f"{utt_id}.wav", mel.shape[0], LJ.hop_length, exact=False)

@@ -433,16 +433,21 @@ def test_experiment_rejects_bad_arguments() -> None:
 
 @pytest.mark.parametrize("make,linear", [(_experiment2, False), (_experiment1, True)])
 def test_media_sample_and_predict_write_wav_and_alignment(make, linear: bool, tmp_path: Path) -> None:
-    model = make(predict_dir=str(tmp_path)).eval()
+    from zoo.media import write_prediction
+
+    model = make().eval()
     batch = _batch(linear)
     sample = model.media_sample(batch)
     assert sample.alignments.shape[0] == B and sample.decoder_lengths.tolist() == [
         math.ceil(n / model.reduction_factor) for n in MEL_LENGTHS.tolist()]
     assert sample.mel_pred.shape == batch.mel.shape and sample.audio_config == AUDIO
-    results = model.predict_step(batch, 0)
-    for utt_id, result in zip(batch.ids, results):
+    predictions = model.predict_step(batch, 0)
+    assert not any(tmp_path.iterdir())  # predict_step writes nothing itself
+    for utt_id, pred in zip(batch.ids, predictions):
+        result = write_prediction(tmp_path, pred)
         assert (tmp_path / f"{utt_id}.wav").is_file() and (tmp_path / f"{utt_id}.png").is_file()
-        assert 1 <= result["frames"] <= 12
+        assert (tmp_path / "mels" / f"{utt_id}.npy").is_file()
+        assert 1 <= result["frames"] <= 12 and pred.alignment.shape[0] == math.ceil(result["frames"] / model.reduction_factor)
 
 
 def test_text_prompt_datamodule(tmp_path: Path) -> None:

@@ -210,8 +210,10 @@ def test_autoencoder_batches_and_validation_figures():
 
 
 def test_predict_writes_wav_and_alignment(tmp_path: Path):
-    model = VoiceConversion(AUDIO, **TINY, max_decoder_frames=10, predict_dir=str(tmp_path)).eval()
-    results = model.predict_step(_batch(), 0)
+    from zoo.media import write_prediction
+
+    model = VoiceConversion(AUDIO, **TINY, max_decoder_frames=10).eval()
+    results = [write_prediction(tmp_path, p) for p in model.predict_step(_batch(), 0)]
     assert [r["id"] for r in results] == ["u0", "u1"]
     assert (tmp_path / "u0.wav").is_file() and (tmp_path / "u1.png").is_file()
 

@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 
 from lightning.pytorch import LightningDataModule, LightningModule
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import BasePredictionWriter, LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
+from callbacks.prediction import PredictionWriter
 from callbacks.resume import RNGStateCallback
 from zoo.checkpoints import check_checkpoint_matches
 from zoo.errors import ZooError
@@ -59,6 +60,9 @@ class ZooCLI(LightningCLI):
 
     def before_predict(self) -> None:
         self._check_ckpt()
+        # Models return their predictions; one callback writes them (unless the config names its own writer).
+        if not any(isinstance(cb, BasePredictionWriter) for cb in self.trainer.callbacks):
+            self.trainer.callbacks.append(PredictionWriter())
 
     def before_fit(self) -> None:
         self._check_ckpt()

@@ -25,9 +25,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from zoo.audio import AudioConfig, AudioFrontEnd, griffin_lim_wav, load_wav, save_wav
+from zoo.audio import AudioConfig, AudioFrontEnd, griffin_lim_wav, load_wav
 from zoo.checkpoints import datamodule_hparams, load_experiment, load_weights_only
 from zoo.errors import CheckpointError, StageMismatchError
+from zoo.media import Prediction, write_prediction
 from zoo.text import DEFAULT_CHARACTERS, SymbolTable
 
 VC_CLASS = "zoo.models.vc.VoiceConversion"
@@ -271,15 +272,10 @@ def _check_unique(names: Sequence[str]) -> None:
 
 
 def _write_utterance(out: Path, name: str, utt: Any, audio: AudioConfig, figures: bool) -> dict[str, Any]:
-    from zoo.plotting import save_alignment_figure
-
-    wav_path = out / f"{name}.wav"
-    save_wav(wav_path, utt.wav, audio.sample_rate)
-    if figures:
-        save_alignment_figure(utt.alignment, out / f"{name}.png",
-                              f"{name}: {utt.mel.shape[0]} frames{'' if utt.stopped else ' (max-length guard)'}")
-    return {"wav": str(wav_path), "frames": int(utt.mel.shape[0]), "samples": int(utt.wav.shape[0]),
-            "stopped": utt.stopped}
+    """``<name>.wav``, ``<name>.png`` (alignment) and ``mels/<name>.npy``, as every stage writes them."""
+    record = write_prediction(out, Prediction(name, utt.wav, audio.sample_rate, utt.mel, utt.alignment, utt.stopped),
+                              figures)
+    return {k: v for k, v in record.items() if k != "id"}
 
 
 class Conversion(NamedTuple):

@@ -8,7 +8,7 @@ wall-clock budget (``trainer.max_time``). Then, from each model's last checkpoin
   the same figures after every validation epoch of training (the curve vs optimiser step);
 - **stops_ok**: how many of the first 5 test-split ("held-out") sentences, synthesised free-running, ended on the
   stop token (not the max-length guard) within +-30 % of the reference length; their Griffin-Lim wavs and
-  alignment images are written to ``OUT/<model>/samples/`` by the models' own ``predict_step``.
+  alignment images are written to ``OUT/<model>/samples/`` by the models' own ``predict_step`` (``zoo.media.write_prediction``).
 
 ``OUT/report.json`` and ``OUT/report.md`` hold the figures, ``OUT/curve.png`` the curve and ``OUT/alignments.png``
 the alignments.
@@ -32,6 +32,7 @@ from typing import Any
 import torch
 import yaml
 
+from zoo.media import write_prediction
 from zoo.reproduce_common import fit_stage, stage_loggers, wandb_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -97,7 +98,7 @@ def _overrides(name: str, preset: dict, out: Path, data_root: str, wandb: bool) 
     }
     data = {"source": "embedded", "root": data_root, "embedded_size": preset["embedded_size"],
             "batch_size": preset["batch_size"], "num_workers": 0, "progress": False, "audio": dict(preset["audio"])}
-    model = {**_TRAINING, **preset[name], "predict_dir": str(run_dir / "samples")}
+    model = {**_TRAINING, **preset[name]}
     return {"trainer": trainer, "model": {"init_args": model}, "data": {"init_args": data}}
 
 
@@ -154,7 +155,8 @@ def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, An
 
     held = dm.media_batch(HELD_OUT, "test")
     guard = math.ceil(model.hparams.max_decoder_frames / r) * r
-    results = model.predict_step(held, 0)  # Griffin-Lim wav + alignment png per sentence in OUT/<model>/samples/
+    # Griffin-Lim wav + alignment png per sentence in OUT/<model>/samples/
+    results = [write_prediction(out / name / "samples", p) for p in model.predict_step(held, 0)]
     stops = []
     for res, ref in zip(results, held.mel_lengths.tolist()):
         stopped = res["frames"] < guard

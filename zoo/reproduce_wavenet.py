@@ -82,7 +82,7 @@ def _overrides(dist: str, preset: dict, out: Path, data_root: str, arctic_root: 
                "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                               "init_args": {"dirpath": str(run_dir / "checkpoints"), "save_last": True,
                                             "save_top_k": 0}}]}
-    model = {**preset["model"], "upsample_scales": _UPSAMPLE_16K, "predict_dir": str(run_dir / "predictions")}
+    model = {**preset["model"], "upsample_scales": _UPSAMPLE_16K}
     return {"trainer": trainer, "model": {"init_args": model},
             "data": {"class_path": "datamodules.CMUArcticDataModule", "init_args": data}}
 

@@ -21,17 +21,13 @@ diversity (which the paper itself found dropout barely provides).
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import lightning as L
-import numpy as np
 import torch
 
-from datamodules.postnet import PairedMelBatch, write_pairs_index
-from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
+from datamodules.postnet import PairedMelBatch
+from zoo.audio import AudioConfig, griffin_lim_wav
 from zoo.losses.gan import GANLoss, discriminator_loss, generator_adversarial_loss
-from zoo.media import MediaSample
+from zoo.media import MediaSample, Prediction
 from zoo.metrics.spectral import global_variance_ratio, masked_l1
 from zoo.models.adversarial import backward_and_step
 from zoo.nn.pix2pix import (
@@ -74,8 +70,6 @@ class Pix2PixPostnet(L.LightningModule):
         generator_every: int = 1,
         discriminator_every: int = 1,
         residual: bool = False,
-        predict_dir: str | None = None,
-        griffin_lim_iters: int = 60,
     ) -> None:
         super().__init__()
         if lambda_l1 < 0 or lambda_adversarial < 0:
@@ -86,8 +80,6 @@ class Pix2PixPostnet(L.LightningModule):
             raise ValueError(f"generator_every and discriminator_every must be >= 1, but got {generator_every} and {discriminator_every}")
         if gan_loss not in ("bce", "lsgan"):
             raise ValueError(f"gan_loss must be 'bce' or 'lsgan', but got {gan_loss!r}")
-        if griffin_lim_iters < 1:
-            raise ValueError(f"griffin_lim_iters must be >= 1, but got {griffin_lim_iters}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.audio = audio
@@ -204,34 +196,20 @@ class Pix2PixPostnet(L.LightningModule):
     def test_step(self, batch: PairedMelBatch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
-    def _predict_dir(self) -> Path:
-        if self.hparams.predict_dir is not None:
-            return Path(self.hparams.predict_dir)
-        return Path(self.trainer.default_root_dir) / "predictions"
-
-    def on_predict_start(self) -> None:
-        self._predicted: list[tuple[str, str, str]] = []
-
-    def predict_step(self, batch: PairedMelBatch, batch_idx: int) -> list[str]:
-        """Write ``<predict_dir>/mels/<id>.npy`` (T, n_mels) in [0, 1] and ``wavs/<id>.wav`` (Griffin-Lim) for
-        every utterance, plus ``targets/<id>.npy``, and append them to an ``index.tsv`` of (polished, truth) pairs
-        in the ``pairs_dir`` format, so a polished set can feed another stage. Returns the ids written."""
+    def predict_step(self, batch: PairedMelBatch, batch_idx: int) -> list[Prediction]:
+        """Polish every utterance whole; each ``Prediction`` carries the polished mel (T, n_mels) in [0, 1], its
+        Griffin-Lim wav and the truth, which ``callbacks.prediction.PredictionWriter`` writes as ``mels/<id>.npy``,
+        ``<id>.wav``, ``targets/<id>.npy`` and an ``index.tsv`` of (polished, truth) pairs in the ``pairs_dir``
+        format, so a polished set can feed another stage."""
         out = self.polish(batch.mel_input, batch.mel_lengths)
-        folder = self._predict_dir()
-        for sub in ("mels", "wavs", "targets"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        front = AudioFrontEnd(dataclasses.replace(self.audio, griffin_lim_iters=self.hparams.griffin_lim_iters))
-        rows = []
+        predictions = []
         for i, utt_id in enumerate(batch.ids):
             t = int(batch.mel_lengths[i])
             mel = out[i, :t].float().cpu()  # (T, n_mels)
-            np.save(folder / "mels" / f"{utt_id}.npy", mel.numpy())
-            np.save(folder / "targets" / f"{utt_id}.npy", batch.mel_target[i, :t].float().cpu().numpy())
-            save_wav(folder / "wavs" / f"{utt_id}.wav", front.mel_to_wav(mel.T), self.audio.sample_rate)
-            rows.append((utt_id, f"mels/{utt_id}.npy", f"targets/{utt_id}.npy"))
-        self._predicted += rows
-        write_pairs_index(folder, self._predicted)
-        return list(batch.ids)
+            predictions.append(Prediction(id=utt_id, wav=griffin_lim_wav(mel, self.audio),
+                                          sample_rate=self.audio.sample_rate, mel=mel,
+                                          target_mel=batch.mel_target[i, :t].float().cpu()))
+        return predictions
 
     @torch.no_grad()
     def media_sample(self, batch: PairedMelBatch) -> MediaSample:

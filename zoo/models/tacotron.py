@@ -3,9 +3,9 @@
 Thin LightningModules over the networks in ``zoo.nn.tacotron``: they compute the losses, log the teacher-forced
 alignment figures (``zoo.metrics.alignment``), hand media to the callbacks, and synthesise speech in ``predict``.
 
-Prediction writes, for every utterance of the predict loader, ``<id>.wav`` (Griffin-Lim) and ``<id>.png`` (its
-alignment) into ``<trainer.default_root_dir>/predictions/`` (or the model's ``predict_dir``, if it was set when the
-checkpoint was trained: LightningCLI restores model arguments from ``--ckpt_path``): the test split of the
+Prediction returns, for every utterance of the predict loader, a ``zoo.media.Prediction`` (Griffin-Lim wav, mel,
+alignment) that ``callbacks.prediction.PredictionWriter`` writes as ``<id>.wav``, ``<id>.png`` and ``mels/<id>.npy``
+into ``<trainer.default_root_dir>/predictions/`` (``python -m zoo predict`` adds the writer): the test split of the
 configured corpus by default, or your own sentences with the text-prompt DataModule::
 
     python -m zoo predict --config configs/tacotron2.yaml --ckpt_path last.ckpt --trainer.default_root_dir out \\
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -25,9 +24,9 @@ from torch import Tensor
 
 import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule with the CLI)
 from datamodules.batches import SpeechBatch
-from zoo.audio import AudioConfig, AudioFrontEnd, save_wav
+from zoo.audio import AudioConfig, griffin_lim_wav
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
-from zoo.media import MediaSample
+from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.nn import tacotron as nets
 from zoo.sequence import decoder_steps
@@ -165,52 +164,26 @@ class _TacotronExperiment(L.LightningModule):
         """Free-running inference (stop token, ``max_decoder_frames`` guard) on (B, L) symbol ids."""
         return self.net.infer(text, text_lengths, self.hparams.max_decoder_frames, self.hparams.stop_threshold)
 
-    def _spectrogram_for_vocoder(self, spec: Tensor) -> Tensor:
-        """(T, C) -> (C, T') on the CPU, padded with silence (0) to the frames an STFT needs (an early stop
-        token can leave fewer frames than one FFT window spans)."""
-        min_frames = self.audio.n_fft // self.audio.hop_length + 1
-        spec = spec.clamp(0.0, 1.0).float().cpu()
-        if spec.shape[0] < min_frames:
-            spec = torch.cat([spec, spec.new_zeros(min_frames - spec.shape[0], spec.shape[1])])
-        return spec.T
+    def _waveform(self, out: Any, i: int) -> Tensor:
+        """Griffin-Lim of utterance ``i``'s predicted mel (Tacotron overrides: its linear spectrogram)."""
+        return griffin_lim_wav(self.predicted_mel(out)[i, : int(out.lengths[i])], self.audio)
 
-    def _waveform(self, front: AudioFrontEnd, out: Any, i: int) -> Tensor:
-        n = int(out.lengths[i])
-        return front.mel_to_wav(self._spectrogram_for_vocoder(self.predicted_mel(out)[i, :n]))
-
-    def predict_dir(self) -> Path:
-        if self.hparams.predict_dir is not None:
-            return Path(self.hparams.predict_dir)
-        return Path(self.trainer.default_root_dir if self._trainer is not None else ".") / "predictions"
-
-    def predict_step(self, batch: SpeechBatch, batch_idx: int) -> list[dict[str, Any]]:
-        """Text -> mel (stop token) -> Griffin-Lim wav, with the alignment image beside each wav."""
-        from zoo.plotting import pyplot
-
+    def predict_step(self, batch: SpeechBatch, batch_idx: int) -> list[Prediction]:
+        """Text -> mel (stop token) -> Griffin-Lim wav, with each utterance's alignment; written by
+        ``callbacks.prediction.PredictionWriter``."""
         out = self.synthesize(batch.text, batch.text_lengths)
-        front = AudioFrontEnd(self.audio)
-        folder = self.predict_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        plt = pyplot()
         r = self.reduction_factor
         guard_frames = math.ceil(self.hparams.max_decoder_frames / r) * r
-        results = []
+        mel = self.predicted_mel(out)
+        predictions = []
         for i, utt_id in enumerate(batch.ids):
-            wav = self._waveform(front, out, i)
-            save_wav(folder / f"{utt_id}.wav", wav, self.audio.sample_rate)
-            steps = math.ceil(int(out.lengths[i]) / self.reduction_factor)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            align = out.alignments[i, :steps, : int(batch.text_lengths[i])].float().cpu().numpy()
-            ax.imshow(align.T, aspect="auto", origin="lower", interpolation="none")
-            ax.set_xlabel("decoder step")
-            ax.set_ylabel("encoder step")
-            guard = int(out.lengths[i]) >= guard_frames
-            ax.set_title(f"{utt_id}: {int(out.lengths[i])} frames{' (max-length guard)' if guard else ''}")
-            fig.tight_layout()
-            fig.savefig(folder / f"{utt_id}.png", dpi=80)
-            plt.close(fig)
-            results.append({"id": utt_id, "frames": int(out.lengths[i]), "wav": str(folder / f"{utt_id}.wav")})
-        return results
+            n = int(out.lengths[i])
+            predictions.append(Prediction(
+                id=utt_id, wav=self._waveform(out, i), sample_rate=self.audio.sample_rate,
+                mel=mel[i, :n].clamp(0.0, 1.0).float().cpu(),
+                alignment=out.alignments[i, : math.ceil(n / r), : int(batch.text_lengths[i])].float().cpu(),
+                stopped=n < guard_frames))
+        return predictions
 
 
 class Tacotron2(_TacotronExperiment):
@@ -258,7 +231,6 @@ class Tacotron2(_TacotronExperiment):
         stop_pos_weight: float = 1.0,
         max_decoder_frames: int = 1000,
         stop_threshold: float = 0.5,
-        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         self._init_training(audio, reduction_factor, lr, weight_decay, teacher_forcing_ratio, teacher_forcing_final,
@@ -327,7 +299,6 @@ class Tacotron(_TacotronExperiment):
         stop_pos_weight: float = 1.0,
         max_decoder_frames: int = 1000,
         stop_threshold: float = 0.5,
-        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         self._init_training(audio, reduction_factor, lr, weight_decay, teacher_forcing_ratio, teacher_forcing_final,
@@ -353,7 +324,6 @@ class Tacotron(_TacotronExperiment):
     def predicted_mel(self, out: nets.TacotronOutput) -> Tensor:
         return out.mel
 
-    def _waveform(self, front: AudioFrontEnd, out: nets.TacotronOutput, i: int) -> Tensor:
+    def _waveform(self, out: nets.TacotronOutput, i: int) -> Tensor:
         # Tacotron's own vocoder path: Griffin-Lim on the post-processing net's linear spectrogram
-        n = int(out.lengths[i])
-        return front.linear_to_wav(self._spectrogram_for_vocoder(out.linear[i, :n]))
+        return griffin_lim_wav(out.linear[i, : int(out.lengths[i])], self.audio, "linear")

@@ -11,8 +11,8 @@ Validation logs teacher-forced ``focus_rate``/``diagonality`` and, from free-run
 ``zoo.metrics.mcd``, reported by ``python -m zoo reproduce attention-distillation``) and ``duration_ratio``; inside
 epoch 0 the alignment figures are also logged every ``probe_every_n_steps`` optimiser steps on a fixed validation batch (``probe/*``), so "diagonal by the end of the first epoch" can be watched happening.
 
-Prediction writes ``<id>.wav`` (Griffin-Lim) and ``<id>.png`` (alignment) per source utterance of the predict loader
-(the test split) into ``<trainer.default_root_dir>/predictions/`` or ``predict_dir``.
+Prediction returns a ``zoo.media.Prediction`` (Griffin-Lim wav, mel, alignment) per source utterance of the predict
+loader (the test split); ``callbacks.prediction.PredictionWriter`` writes them (``python -m zoo predict`` adds it).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from lightning.fabric.utilities.apply_func import move_data_to_device
 from torch import Tensor
 
 from datamodules.batches import ParallelBatch, SpeechBatch
-from zoo.audio import AudioConfig, griffin_lim_wav, save_wav
+from zoo.audio import AudioConfig, griffin_lim_wav
 from zoo.checkpoints import load_weights_only, report_state_dict_mismatch
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
-from zoo.media import MediaSample
+from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.metrics.mel_distance import mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
 from zoo.nn.vc import Seq2SeqVC, VCOutput
@@ -156,7 +156,6 @@ class VoiceConversion(L.LightningModule):
         mcd_max_utterances: int = 16,
         max_decoder_frames: int = 1000,
         stop_threshold: float = 0.5,
-        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(audio, AudioConfig):
@@ -356,28 +355,20 @@ class VoiceConversion(L.LightningModule):
             audio_config=self.audio,
         )
 
-    def predict_dir(self) -> Path:
-        if self.hparams.predict_dir is not None:
-            return Path(self.hparams.predict_dir)
-        return Path(self.trainer.default_root_dir if self._trainer is not None else ".") / "predictions"
-
-    def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, Any]]:
-        """Source mel -> free-running converted mel -> Griffin-Lim wav, with the alignment image beside each wav."""
-        from zoo.plotting import save_alignment_figure
-
+    def predict_step(self, batch: Any, batch_idx: int) -> list[Prediction]:
+        """Source mel -> free-running converted mel -> Griffin-Lim wav, with each utterance's alignment; written by
+        ``callbacks.prediction.PredictionWriter``."""
         src, src_lengths, _, _ = _pair(batch)
         out = self.net.infer(src, src_lengths, self.hparams.max_decoder_frames, self.hparams.stop_threshold)
-        folder = self.predict_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        results = []
+        predictions = []
         for i, utt_id in enumerate(batch.ids):
             n = int(out.lengths[i])
-            save_wav(folder / f"{utt_id}.wav", griffin_lim_wav(out.mel_postnet[i, :n], self.audio), self.audio.sample_rate)
-            steps = math.ceil(n / self.reduction_factor)
-            save_alignment_figure(out.alignments[i, :steps, : int(out.memory_lengths[i])], folder / f"{utt_id}.png",
-                                  f"{utt_id}: {n} frames{'' if bool(out.stopped[i]) else ' (max-length guard)'}")
-            results.append({"id": utt_id, "frames": n, "wav": str(folder / f"{utt_id}.wav")})
-        return results
+            mel = out.mel_postnet[i, :n].clamp(0.0, 1.0).float().cpu()
+            predictions.append(Prediction(
+                id=utt_id, wav=griffin_lim_wav(mel, self.audio), sample_rate=self.audio.sample_rate, mel=mel,
+                alignment=out.alignments[i, : math.ceil(n / self.reduction_factor), : int(out.memory_lengths[i])].float().cpu(),
+                stopped=bool(out.stopped[i])))
+        return predictions
 
 
 __all__ = ["VoiceConversion", "distill_weight_at", "load_model", "load_net_weights", "load_teacher"]

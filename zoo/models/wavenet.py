@@ -10,7 +10,7 @@ at ``init_log_scale`` (-3), not near 0: from scale ~1 the MoL's first steps satu
 model never left the amplitude marginal (docs/results/wavenet.md).
 
 Inference: cached fast generation (``zoo.nn.wavenet.WaveNet.generate``). ``predict`` vocodes the DataModule's
-predict split (its test split) into ``predict_dir``; ``python -m zoo.models.wavenet --ckpt CKPT --input PATH
+predict split (its test split; ``callbacks.prediction.PredictionWriter`` writes the wavs); ``python -m zoo.models.wavenet --ckpt CKPT --input PATH
 --out DIR`` vocodes ``.npy`` mel files (time-major, normalised as the DataModules give them) or a folder of
 wavs (re-analysed with ``AudioFrontEnd``).
 """
@@ -31,7 +31,7 @@ import torch
 from datamodules.batches import SpeechBatch
 from datamodules.vocoder import VocoderWindows, cut_windows
 from zoo.audio import AudioConfig, AudioFrontEnd, load_wav, save_wav
-from zoo.media import MediaSample
+from zoo.media import MediaSample, Prediction
 from zoo.nn.wavenet import (
     OutputKind,
     UpsampleMode,
@@ -71,7 +71,6 @@ class WaveNetVocoder(L.LightningModule):
         lr_decay_steps: int | None = None,
         lr_decay_rate: float = 0.5,
         media_seconds: float = 0.25,
-        predict_dir: str = "predictions",
     ) -> None:
         super().__init__()
         if math.prod(upsample_scales) != audio.hop_length:
@@ -182,15 +181,11 @@ class WaveNetVocoder(L.LightningModule):
                   file=sys.stderr)
         return [wav[i, : int(lengths[i]) * self.audio.hop_length].float().cpu() for i in range(b)]
 
-    def predict_step(self, batch: SpeechBatch, batch_idx: int) -> list[torch.Tensor]:
-        """Vocode a batch of the DataModule's predict split; writes ``<predict_dir>/<id>.wav``."""
+    def predict_step(self, batch: SpeechBatch, batch_idx: int) -> list[Prediction]:
+        """Vocode a batch of the DataModule's predict split (written by ``callbacks.prediction.PredictionWriter``)."""
         speakers = batch.speakers if self.hparams.num_speakers else None
         waves = self.vocode(batch.mel, batch.mel_lengths, speakers)
-        out = Path(self.hparams.predict_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for utt_id, w in zip(batch.ids, waves):
-            save_wav(out / f"{utt_id}.wav", w, self.audio.sample_rate)
-        return waves
+        return [Prediction(id=utt_id, wav=w, sample_rate=self.audio.sample_rate) for utt_id, w in zip(batch.ids, waves)]
 
     # --- media --------------------------------------------------------------------------------------------
     @torch.no_grad()
