@@ -36,3 +36,21 @@ def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(CheckpointError, match="cannot be read"):
         check_checkpoint_matches(tmp_path / "bad.ckpt", VAE())
     check_checkpoint_matches("last", VAE())  # symbolic names are Lightning's to resolve
+
+
+def test_checkpoints_from_before_the_prediction_writer_still_load(tmp_path):
+    """Checkpoints written when models carried ``predict_dir`` (and the post-net ``griffin_lim_iters``) load through
+    both loaders: the retired hyper-parameters are dropped, the weights restored."""
+    from zoo.checkpoints import load_experiment
+    from zoo.models.pix2pix import Pix2PixPostnet
+
+    model = Pix2PixPostnet(depth=2, generator_channels=2, generator_max_channels=4, discriminator_channels=2,
+                           discriminator_layers=1)
+    path = tmp_path / "old.ckpt"
+    hparams = {**model.hparams, "predict_dir": "somewhere", "griffin_lim_iters": 60,
+               "_class_path": "zoo.models.pix2pix.Pix2PixPostnet"}
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": "2.6.6"}, path)
+    for loaded in (Pix2PixPostnet.load_from_checkpoint(path, map_location="cpu"),
+                   load_experiment(path, {"zoo.models.pix2pix.Pix2PixPostnet": "a post-net"}, "--postnet")):
+        assert "predict_dir" not in loaded.hparams
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
