@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from zoo.corpora.espeak import SAMPLE_RATE, Voice, espeak_version, synthesize
-from zoo.corpora.sentences import _generate
+from zoo.corpora.sentences import draw_sentences
 
 __all__ = [
     "EMBEDDED_VOICES",
@@ -180,7 +180,7 @@ def write_ljspeech(root: str | Path, n_utterances: int = 200, seed: int = 0, pro
     _claim(folder, params, folder / "metadata.csv")
     wavs.mkdir(exist_ok=True)
     _remove_stale(wavs, re.compile(r"LJ\d{3}-\d{4}\.wav"), {f"{i}.wav" for i in ids})
-    texts = _generate(n_utterances, seed, 20, 180, allow_quotes=True)
+    texts = draw_sentences(n_utterances, seed, 20, 180, allow_quotes=True)
     lines = []
     for utt_id, text in _progress(list(zip(ids, texts)), "embedded LJSpeech", progress):
         _write_atomic_wav(wavs / f"{utt_id}.wav", synthesize(text, voice))
@@ -237,7 +237,7 @@ def write_cmu_arctic(
             continue
         if texts is None:
             # No quotes: txt.done.data wraps each prompt in double quotes, as the real file does.
-            texts = _generate(n_prompts, seed + _ARCTIC_SEED_OFFSET, _ARCTIC_MIN_CHARS, _ARCTIC_MAX_CHARS, False)
+            texts = draw_sentences(n_prompts, seed + _ARCTIC_SEED_OFFSET, _ARCTIC_MIN_CHARS, _ARCTIC_MAX_CHARS, False)
         _claim(folder, params, txt)
         (folder / "wav").mkdir(exist_ok=True)
         (folder / "etc").mkdir(exist_ok=True)

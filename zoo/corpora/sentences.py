@@ -394,7 +394,7 @@ class _Grammar:
         return _capitalize(text)
 
 
-def _generate(n: int, seed: int, min_chars: int, max_chars: int, allow_quotes: bool) -> list[str]:
+def draw_sentences(n: int, seed: int, min_chars: int, max_chars: int, allow_quotes: bool) -> list[str]:
     """Draw ``n`` distinct grammar sentences whose length lies in [min_chars, max_chars]."""
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be a non-negative int, but got {n!r}")
@@ -427,4 +427,4 @@ def _generate(n: int, seed: int, min_chars: int, max_chars: int, allow_quotes: b
 
 def english_sentences(n: int, seed: int = 0, min_chars: int = 20, max_chars: int = 180) -> list[str]:
     """``n`` distinct, seeded, grammatical-looking English sentences with an LJSpeech-like length spread."""
-    return _generate(n, seed, min_chars, max_chars, allow_quotes=True)
+    return draw_sentences(n, seed, min_chars, max_chars, allow_quotes=True)
