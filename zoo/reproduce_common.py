@@ -3,9 +3,11 @@ its W&B run ids."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -35,6 +37,28 @@ def fit_stage(config: Path, overrides: dict, run_dir: Path) -> float:
 
         wandb.finish()
     return seconds
+
+
+def stage_datamodule(config: Path, overrides: dict, **fixed: Any) -> Any:
+    """The DataModule a stage trained on, for its evaluation: the ``data:`` block of ``config`` (class and arguments)
+    with the stage's override ``data:`` merged over it, as ``fit_stage`` gives them to the CLI, then ``fixed``
+    arguments; an ``audio`` dict becomes an ``AudioConfig``. Not set up."""
+    import importlib
+
+    from zoo.audio import AudioConfig
+
+    spec = yaml.safe_load(Path(config).read_text()).get("data") or {}
+    override = overrides.get("data") or {}
+    class_path = override.get("class_path") or spec.get("class_path")
+    if not class_path:
+        raise ValueError(f"{config} names no data class_path, and the overrides give none")
+    # the config's arguments belong to its own class: a stage that swaps the class (WaveNet on ARCTIC) gives its own
+    base = (spec.get("init_args") or {}) if class_path == spec.get("class_path") else {}
+    args = {**copy.deepcopy(base), **copy.deepcopy(override.get("init_args") or {}), **fixed}
+    if isinstance(args.get("audio"), dict):
+        args["audio"] = AudioConfig(**args["audio"])
+    module, name = class_path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)(**args)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import yaml
 
-from zoo.reproduce_common import fit_stage, read_metrics
+from zoo.reproduce_common import fit_stage, read_metrics, stage_datamodule
 
 from zoo.metrics.spectral import masked_l1
 
@@ -97,15 +97,7 @@ def _val_by_epoch(run_dir: Path) -> list[dict[str, float]]:
 
 
 def _datamodule(overrides: dict):
-    from datamodules.postnet import PairedMelDataModule
-
-    from zoo.audio import AudioConfig
-
-    spec = yaml.safe_load(CONFIG.read_text())["data"]
-    args = {**spec["init_args"], **overrides["data"]["init_args"]}
-    if isinstance(args.get("audio"), dict):
-        args["audio"] = AudioConfig(**args["audio"])
-    return PairedMelDataModule(**args)
+    return stage_datamodule(CONFIG, overrides)
 
 
 @torch.no_grad()

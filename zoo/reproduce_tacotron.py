@@ -20,7 +20,6 @@ the alignments.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import math
@@ -30,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from zoo.media import write_prediction
-from zoo.reproduce_common import fit_stage, stage_loggers, wandb_ids
+from zoo.reproduce_common import fit_stage, stage_datamodule, stage_loggers, wandb_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MODELS = ("tacotron", "tacotron2")
@@ -119,13 +117,7 @@ def _val_curve(run_dir: Path) -> list[dict[str, float]]:
 
 
 def _datamodule(name: str, overrides: dict):
-    from datamodules import LJSpeechDataModule
-    from zoo.audio import AudioConfig
-
-    spec = yaml.safe_load((CONFIG_DIR / CONFIGS[name]).read_text())["data"]["init_args"]
-    args = {**spec, **copy.deepcopy(overrides["data"]["init_args"])}
-    args["audio"] = AudioConfig(**args["audio"])
-    dm = LJSpeechDataModule(**args)
+    dm = stage_datamodule(CONFIG_DIR / CONFIGS[name], overrides)
     dm.prepare_data()
     dm.setup("fit")
     return dm

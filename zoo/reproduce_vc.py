@@ -23,7 +23,6 @@ of epoch 0 and at the end, the diagonality every few steps inside epoch 0, and p
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -33,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_loggers, wandb_ids
+from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_datamodule, stage_loggers, wandb_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
@@ -216,15 +215,8 @@ def _student_figures(run_dir: Path) -> dict[str, Any]:
 
 
 def _parallel_datamodule(overrides: dict):
-    import datamodules
-    from zoo.audio import AudioConfig
-
-    data_args = copy.deepcopy(overrides["data"]["init_args"])
-    audio = AudioConfig(**data_args.pop("audio", {}))
-    return datamodules.CMUArcticDataModule(audio=audio, mode="parallel", **data_args)
-
-
-
+    """The students' parallel DataModule: ``configs/vc_distill.yaml``'s data block under the stage's overrides."""
+    return stage_datamodule(CONFIG_DIR / CONFIGS["distilled"], overrides, mode="parallel")
 
 
 # the rows of the report, in order: what each one converts (or not) and how it reaches the metrics

@@ -20,7 +20,6 @@ the 16 kHz / hop-200 front end of the real voice-conversion preset, so its vocod
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import torch
 
-from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_loggers, wandb_ids
+from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_datamodule, stage_loggers, wandb_ids
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DISTRIBUTIONS = ("gaussian", "mol")
@@ -99,11 +98,7 @@ def _curves(run_dir: Path) -> dict[str, Any]:
 
 
 def _datamodule(overrides: dict):
-    import datamodules
-    from zoo.audio import AudioConfig
-
-    args = copy.deepcopy(overrides["data"]["init_args"])
-    return datamodules.CMUArcticDataModule(audio=AudioConfig(**args.pop("audio")), **args)
+    return stage_datamodule(CONFIG_DIR / "wavenet_mol.yaml", overrides)
 
 
 def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utterances: int | None,
