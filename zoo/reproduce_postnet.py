@@ -280,7 +280,7 @@ def _score_free_running(out: Path, model: Any, postnet_ckpt: Path, arctic_root: 
 
 def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, data_root: str = "data",
                  command: str = "", split: str = "standard", eval_utterances: int | None = None,
-                 eval_workers: int | None = None) -> dict:
+                 eval_workers: int | None = None, lambda_adversarial: float | None = None) -> dict:
     """The post-net on ``upstream``'s teacher-forced ARCTIC outputs; writes ``OUT/report.{json,md}``."""
     import dataclasses
 
@@ -297,6 +297,8 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
         **{k: v for k, v in overrides["data"]["init_args"].items() if k not in ("source", "root", "embedded_size")},
         "pairs_dir": str(out / "pairs"), "audio": dataclasses.asdict(model.audio)}
     overrides["model"]["init_args"].update(UPSTREAM[preset_name]["model"])
+    if lambda_adversarial is not None:
+        overrides["model"]["init_args"]["lambda_adversarial"] = lambda_adversarial
     ckpt, train_seconds = _fit(overrides, out)
     figures, examples = _evaluate(ckpt, overrides, "val")
     images = _triptychs(out, examples[: preset["triptychs"]])
@@ -402,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the ARCTIC split with --upstream (default: the standard one; train on train, report on dev)")
     parser.add_argument("--eval-utterances", type=int, default=None, help="free-running dev utterances to score")
     parser.add_argument("--eval-workers", type=int, default=None, help="processes for scoring (default: 2)")
+    parser.add_argument("--lambda-adversarial", type=float, default=None,
+                        help="with --upstream: the adversarial term's weight (the config's 1.0 beside λ_L1 = 100)")
     args = parser.parse_args(argv)
     command = "python -m zoo reproduce postnet " + shlex.join(argv if argv is not None else [])
     if args.upstream is None:
@@ -413,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with exit_on_user_error():
         run_upstream(args.preset, args.out, args.upstream, args.arctic_root, args.data_root, command, args.split,
-                     args.eval_utterances, args.eval_workers)
+                     args.eval_utterances, args.eval_workers, args.lambda_adversarial)
 
 
 if __name__ == "__main__":
