@@ -37,8 +37,6 @@ class PredictionWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        from datamodules.postnet import INDEX_FILE, write_pairs_index
-
         if not isinstance(prediction, (list, tuple)) or not all(isinstance(p, Prediction) for p in prediction):
             raise TypeError(f"{type(pl_module).__name__}.predict_step must return a list of zoo.media.Prediction for "
                             f"PredictionWriter, but returned {type(prediction).__name__}")
@@ -48,9 +46,15 @@ class PredictionWriter(BasePredictionWriter):
             self.records.append(record)
             if "mel" in record and "target" in record:
                 self._pairs.append((pred.id, record["mel"], record["target"]))
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The pairs index, written once after the last batch (not rewritten per batch)."""
+        from datamodules.postnet import INDEX_FILE, write_pairs_index
+
         if self._pairs:
             alone = trainer.world_size == 1
-            write_pairs_index(folder, self._pairs, INDEX_FILE if alone else f"index.rank{trainer.global_rank}.tsv")
+            write_pairs_index(self.folder(trainer), self._pairs,
+                              INDEX_FILE if alone else f"index.rank{trainer.global_rank}.tsv")
 
 
 __all__ = ["PredictionWriter"]

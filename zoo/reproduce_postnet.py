@@ -411,6 +411,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.upstream is None:
         run(args.preset, args.out, args.data_root, command)
         return
+    if args.lambda_adversarial is not None and args.lambda_adversarial < 0:
+        parser.error(f"--lambda-adversarial must be >= 0, but got {args.lambda_adversarial}")
     if args.arctic_root is None:
         parser.error("--upstream needs --arctic-root (the corpus the voice-conversion model converts)")
     from zoo.errors import exit_on_user_error
