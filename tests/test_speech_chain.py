@@ -168,13 +168,15 @@ def test_reproduce_postnet_on_an_upstream_models_outputs(chain, tmp_path: Path):
 
     out = tmp_path / "pn"
     main(["reproduce", "postnet", "--preset", "tiny", "--upstream", str(chain["vc"]), "--arctic-root", str(chain["arctic"]),
-          "--split", "seeded", "--out", str(out), "--data-root", str(tmp_path / "data"), "--eval-workers", "1"])
+          "--split", "seeded", "--out", str(out), "--data-root", str(tmp_path / "data"), "--eval-workers", "1",
+          "--lambda-adversarial", "0.1", "--lambda-gv", "2"])
     rows = read_pairs_index(out / "pairs")
     assert {r[3] for r in rows} == {"train", "val"}  # the corpus split, fixed in the index
     for utt_id, inp, tgt, _ in rows:
         assert np.load(out / "pairs" / inp).shape == np.load(out / "pairs" / tgt).shape  # frame-aligned with the truth
     report = json.loads((out / "report.json").read_text())
     assert report["upstream"] == str(chain["vc"]) and report["discriminator"]["receptive_field"] == 34
+    assert report["generator"] == {"lambda_l1": 100.0, "lambda_adversarial": 0.1, "lambda_gv": 2.0, "residual": True}
     assert set(report["free_running"]) == {"target_natural", "target_copy_synthesis", "converted", "converted_postnet"}
     for key in ("gv_gap_at_most_half_the_input", "l1_no_worse_than_input", "mcd_no_worse"):
         assert isinstance(report["criteria"][key], bool)

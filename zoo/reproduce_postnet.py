@@ -280,7 +280,8 @@ def _score_free_running(out: Path, model: Any, postnet_ckpt: Path, arctic_root: 
 
 def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, data_root: str = "data",
                  command: str = "", split: str = "standard", eval_utterances: int | None = None,
-                 eval_workers: int | None = None, lambda_adversarial: float | None = None) -> dict:
+                 eval_workers: int | None = None, lambda_adversarial: float | None = None,
+                 lambda_gv: float | None = None) -> dict:
     """The post-net on ``upstream``'s teacher-forced ARCTIC outputs; writes ``OUT/report.{json,md}``."""
     import dataclasses
 
@@ -297,8 +298,9 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
         **{k: v for k, v in overrides["data"]["init_args"].items() if k not in ("source", "root", "embedded_size")},
         "pairs_dir": str(out / "pairs"), "audio": dataclasses.asdict(model.audio)}
     overrides["model"]["init_args"].update(UPSTREAM[preset_name]["model"])
-    if lambda_adversarial is not None:
-        overrides["model"]["init_args"]["lambda_adversarial"] = lambda_adversarial
+    for name, value in (("lambda_adversarial", lambda_adversarial), ("lambda_gv", lambda_gv)):
+        if value is not None:
+            overrides["model"]["init_args"][name] = value
     ckpt, train_seconds = _fit(overrides, out)
     figures, examples = _evaluate(ckpt, overrides, "val")
     images = _triptychs(out, examples[: preset["triptychs"]])
@@ -308,6 +310,9 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
     from zoo.nn.pix2pix import patchgan_receptive_field
 
     layers = overrides["model"]["init_args"].get("discriminator_layers", 3)
+    model_spec = {**yaml.safe_load(CONFIG.read_text())["model"]["init_args"], **overrides["model"]["init_args"]}
+    losses = {name: model_spec.get(name, default) for name, default in
+              (("lambda_l1", 100.0), ("lambda_adversarial", 1.0), ("lambda_gv", 0.0), ("residual", False))}
     report = {
         "preset": preset_name, "command": command, "upstream": str(upstream),
         "data": f"CMU ARCTIC {arctic_root}, {split} split: {counts['train']} training pairs, scored on "
@@ -319,7 +324,7 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
                      "mcd_no_worse": rows["converted_postnet"]["mcd_db"] <= rows["converted"]["mcd_db"]},
         "discriminator": {"layers": layers, "receptive_field": patchgan_receptive_field(layers),
                           "crop": list(reversed(_crop(overrides)))},
-        "free_running": rows,
+        "free_running": rows, "generator": losses,
         "checkpoint": str(ckpt), "train_seconds": train_seconds, "total_seconds": time.perf_counter() - start,
         "overrides": overrides, "val_by_epoch": _val_by_epoch(out / "train"), "images": images,
     }
@@ -335,7 +340,7 @@ def _crop(overrides: dict) -> tuple[int, int]:
 
 
 def _upstream_markdown(report: dict) -> str:
-    c, d = report["criteria"], report["discriminator"]
+    c, d, g = report["criteria"], report["discriminator"], report["generator"]
     rows = [("upstream teacher-forced prediction (input)", report["input"]), ("**post-net output**", report["output"]),
             ("truth", report["truth"])]
     fr = report["free_running"]
@@ -349,6 +354,8 @@ def _upstream_markdown(report: dict) -> str:
         f"Upstream: `{report['upstream']}`. Data: {report['data']}. PatchGAN: {d['layers']} layers, receptive field "
         f"{d['receptive_field']}x{d['receptive_field']} on {d['crop'][0]}x{d['crop'][1]} crops. Training "
         f"{report['train_seconds'] / 60:.1f} min, total {report['total_seconds'] / 60:.1f} min.", "",
+        f"Generator: {'residual, x + UNet(x)' if g['residual'] else 'UNet'}; L_G = {g['lambda_l1']:g}·L1 + "
+        f"{g['lambda_adversarial']:g}·adversarial + {g['lambda_gv']:g}·GV loss.", "",
         "## Teacher-forced dev predictions, whole utterances", "",
         "| | L1 to truth ↓ | global-variance ratio (1.0 ideal) |", "|---|---|---|",
         *[f"| {name} | {r['l1']:.4f} | {r['gv_ratio']:.3f} |" for name, r in rows], "",
@@ -406,20 +413,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-workers", type=int, default=None, help="processes for scoring (default: 2)")
     parser.add_argument("--lambda-adversarial", type=float, default=None,
                         help="with --upstream: the adversarial term's weight (the config's 1.0 beside λ_L1 = 100)")
+    parser.add_argument("--lambda-gv", type=float, default=None,
+                        help="with --upstream: weight of the global-variance loss on crops (default 0: off)")
     args = parser.parse_args(argv)
     command = "python -m zoo reproduce postnet " + shlex.join(argv if argv is not None else [])
     if args.upstream is None:
         run(args.preset, args.out, args.data_root, command)
         return
-    if args.lambda_adversarial is not None and args.lambda_adversarial < 0:
-        parser.error(f"--lambda-adversarial must be >= 0, but got {args.lambda_adversarial}")
+    for flag, value in (("--lambda-adversarial", args.lambda_adversarial), ("--lambda-gv", args.lambda_gv)):
+        if value is not None and value < 0:
+            parser.error(f"{flag} must be >= 0, but got {value}")
     if args.arctic_root is None:
         parser.error("--upstream needs --arctic-root (the corpus the voice-conversion model converts)")
     from zoo.errors import exit_on_user_error
 
     with exit_on_user_error():
         run_upstream(args.preset, args.out, args.upstream, args.arctic_root, args.data_root, command, args.split,
-                     args.eval_utterances, args.eval_workers, args.lambda_adversarial)
+                     args.eval_utterances, args.eval_workers, args.lambda_adversarial, args.lambda_gv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import torch
 from datamodules.postnet import PairedMelBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
 from zoo.losses.gan import GANLoss, discriminator_loss, generator_adversarial_loss
+from zoo.losses.spectral import global_variance_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.spectral import global_variance_ratio, masked_l1
 from zoo.models.adversarial import backward_and_step
@@ -64,6 +65,7 @@ class Pix2PixPostnet(L.LightningModule):
         gan_loss: GANLoss = "bce",
         lambda_l1: float = 100.0,
         lambda_adversarial: float = 1.0,
+        lambda_gv: float = 0.0,
         generator_lr: float = 2e-4,
         discriminator_lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -72,8 +74,9 @@ class Pix2PixPostnet(L.LightningModule):
         residual: bool = False,
     ) -> None:
         super().__init__()
-        if lambda_l1 < 0 or lambda_adversarial < 0:
-            raise ValueError(f"lambda_l1 and lambda_adversarial must be >= 0, but got {lambda_l1} and {lambda_adversarial}")
+        if lambda_l1 < 0 or lambda_adversarial < 0 or lambda_gv < 0:
+            raise ValueError(f"lambda_l1, lambda_adversarial and lambda_gv must be >= 0, but got {lambda_l1}, "
+                             f"{lambda_adversarial} and {lambda_gv}")
         if generator_lr <= 0 or discriminator_lr <= 0:
             raise ValueError(f"learning rates must be > 0, but got {generator_lr} and {discriminator_lr}")
         if generator_every < 1 or discriminator_every < 1:
@@ -163,6 +166,10 @@ class Pix2PixPostnet(L.LightningModule):
                 l1 = (fake - y).abs().mean()  # on the [-1, 1] scale, as in pix2pix
                 adversarial = generator_adversarial_loss(self.discriminator(x, fake), kind)
                 loss_g = self.hparams.lambda_l1 * l1 + self.hparams.lambda_adversarial * adversarial
+                if self.hparams.lambda_gv > 0:
+                    gv = global_variance_loss(fake, y)
+                    loss_g = loss_g + self.hparams.lambda_gv * gv
+                    logs["train/gv_loss"] = gv.detach()
                 backward_and_step(self, opt_g, loss_g)
             logs |= {"train/generator_loss": loss_g, "train/l1": l1, "train/generator_adversarial": adversarial}
 
