@@ -163,18 +163,27 @@ class Pix2PixPostnet(L.LightningModule):
 
         if update_g:
             with self.toggled_optimizer(opt_g):
-                l1 = (fake - y).abs().mean()  # on the [-1, 1] scale, as in pix2pix
-                adversarial = generator_adversarial_loss(self.discriminator(x, fake), kind)
-                loss_g = self.hparams.lambda_l1 * l1 + self.hparams.lambda_adversarial * adversarial
-                if self.hparams.lambda_gv > 0:
-                    gv = global_variance_loss(fake, y)
-                    loss_g = loss_g + self.hparams.lambda_gv * gv
-                    logs["train/gv_loss"] = gv.detach()
+                loss_g, terms = self.generator_objective(x, y, fake)
                 backward_and_step(self, opt_g, loss_g)
-            logs |= {"train/generator_loss": loss_g, "train/l1": l1, "train/generator_adversarial": adversarial}
+            logs |= {f"train/{name}": value for name, value in terms.items()}
 
         self.batches_seen += 1
         self.log_dict(logs, prog_bar=False, batch_size=x.shape[0])
+
+    def generator_objective(self, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L_G = λ_L1·L1(G(x), y) + λ_adv·adversarial (+ λ_GV·GV loss) on (B, 1, F, T) crops of the model's scale
+        -> (loss, detached terms for logging). Needs no Trainer (bench/refbench_candidate.py times it as is)."""
+        hp = self.hparams
+        l1 = (fake - y).abs().mean()  # on the [-1, 1] scale, as in pix2pix
+        adversarial = generator_adversarial_loss(self.discriminator(x, fake), hp.gan_loss)
+        loss = hp.lambda_l1 * l1 + hp.lambda_adversarial * adversarial
+        terms = {"l1": l1.detach(), "generator_adversarial": adversarial.detach()}
+        if hp.lambda_gv > 0:
+            gv = global_variance_loss(fake, y)
+            loss = loss + hp.lambda_gv * gv
+            terms["gv_loss"] = gv.detach()
+        terms["generator_loss"] = loss.detach()
+        return loss, terms
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = tuple(self.hparams.betas)
