@@ -45,9 +45,14 @@ SIZES: dict[str, list[str]] = {
                    "--data.init_args.split", "seeded"],
 }
 
+# --published: the configs' own sizes, and for the families whose configs are CPU-sized, their published override
+PUBLISHED = {"wavenet_mol": "wavenet_published.yaml", "wavenet_gaussian": "wavenet_published.yaml"}
 
-def _one(name: str, steps: int, warmup: int, compile_: bool, data_root: str) -> dict:
-    """Runs in the child process: fit ``warmup + steps`` batches and time them."""
+
+def _one(name: str, steps: int, warmup: int, compile_: bool, data_root: str, accelerator: str = "cpu",
+         devices: int = 1, precision: str | None = None, published: bool = False) -> dict | None:
+    """Runs in the child process: fit ``warmup + steps`` batches and time them (``published``: the config's own
+    sizes, not ``SIZES``). Under DDP every rank runs this; rank 0 returns the row, the others None."""
     import lightning as L
     import torch
 
@@ -75,9 +80,12 @@ def _one(name: str, steps: int, warmup: int, compile_: bool, data_root: str) -> 
         from callbacks.compile import CompileNetworks
 
         callbacks.append(CompileNetworks())
-    args = ["--config", str(ROOT / "configs" / f"{name}.yaml"), *SIZES.get(name, []),
+    sizes = ["--config", str(ROOT / "configs" / "overrides" / PUBLISHED[name])] if published and name in PUBLISHED else []
+    args = ["--config", str(ROOT / "configs" / f"{name}.yaml"), *(sizes if published else SIZES.get(name, [])),
             "--data.init_args.source", "embedded", "--data.init_args.root", data_root,
-            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.logger", "false",
+            "--trainer.accelerator", accelerator, "--trainer.devices", str(devices), "--trainer.logger", "false",
+            *(["--trainer.precision", precision] if precision else []),
+            *(["--trainer.strategy", "ddp"] if devices > 1 else []),
             "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
             "--trainer.enable_model_summary", "false", "--trainer.num_sanity_val_steps", "0",
             "--trainer.limit_val_batches", "0", "--trainer.max_epochs", "1000", "--trainer.max_steps", "-1",
@@ -85,13 +93,31 @@ def _one(name: str, steps: int, warmup: int, compile_: bool, data_root: str) -> 
             "--trainer.callbacks", "[]", "--trainer.default_root_dir", tempfile.mkdtemp(prefix="zoo-bench-run-")]
     cli = ZooCLI(args=args, run=False, trainer_defaults={"callbacks": callbacks})
     cli.trainer.fit_loop.max_epochs = 1
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    if cli.trainer.global_rank != 0:
+        return None
     timed = timer.times[warmup:]
     step = statistics.median(timed)
     params = sum(p.numel() for p in cli.model.parameters())
     return {"config": name, "params_M": round(params / 1e6, 3), "batch": timer.items, "warmup_s": round(sum(timer.times[:warmup]), 2),
             "step_ms": round(1000 * step, 1), "items_per_s": round(timer.items / step, 1),
-            "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_cuda_MiB": round(torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None,
+            "accelerator": accelerator, "devices": devices, "precision": precision or "32-true"}
+
+
+def measure(name: str, steps: int, warmup: int, data_root: str, options: list[str] = ()) -> dict:
+    """One config in its own process (``options``: this script's flags, e.g. ``--accelerator gpu``) -> its row, or
+    ``{"config": name, "error": last stderr line}``."""
+    cmd = [sys.executable, __file__, "--one", name, "--steps", str(steps), "--warmup", str(warmup),
+           "--data-root", data_root, *options]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "disabled"})
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"config": name, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else str(proc.returncode)}
+    return json.loads(lines[-1][7:])
 
 
 def main() -> None:
@@ -101,25 +127,28 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks (callbacks.CompileNetworks)")
     parser.add_argument("--data-root", default=None, help="embedded corpora folder (default: a temporary one)")
+    parser.add_argument("--accelerator", default="cpu", help="the Trainer's accelerator (bench/gpu_check.py: gpu)")
+    parser.add_argument("--devices", type=int, default=1, help="> 1: DDP over that many devices")
+    parser.add_argument("--precision", default=None, help="the Trainer's precision, e.g. bf16-mixed")
+    parser.add_argument("--published", action="store_true", help="the configs' own (published) sizes, not SIZES")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     data_root = args.data_root or tempfile.mkdtemp(prefix="zoo-bench-")
     if args.one:
-        print("RESULT " + json.dumps(_one(args.one, args.steps, args.warmup, args.compile, data_root)), flush=True)
+        row = _one(args.one, args.steps, args.warmup, args.compile, data_root, args.accelerator, args.devices,
+                   args.precision, args.published)
+        if row is not None:
+            print("RESULT " + json.dumps(row), flush=True)
         return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{os.environ.get('OMP_NUM_THREADS', 'default')}, compile={args.compile}")
     print("| config | params (M) | batch | warm-up s | step ms | items/s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
     for name in args.configs:
-        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--warmup", str(args.warmup),
-               "--data-root", data_root] + (["--compile"] if args.compile else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "disabled"})
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            print(f"| {name} | failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode} |")
+        r = measure(name, args.steps, args.warmup, data_root, ["--compile"] if args.compile else [])
+        if "error" in r:
+            print(f"| {name} | failed: {r['error']} |")
             continue
-        r = json.loads(lines[-1][7:])
         print(f"| {name} | {r['params_M']} | {r['batch']} | {r['warmup_s']} | {r['step_ms']} | {r['items_per_s']} | {r['peak_rss_MiB']} |",
               flush=True)
 
