@@ -406,6 +406,31 @@ def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
     assert "| vae |" in (tmp_path / "report.md").read_text()
 
 
+def test_converged_training_stops_on_its_validation_figure_and_keeps_the_learning_curve(tmp_path: Path):
+    """The converged preset's mechanics at tiny size: early stopping watches MONITOR, the CSV log gives the curve."""
+    from zoo.reproduce_mnist import MONITOR, PRESETS, _markdown, _train
+
+    assert PRESETS["converged"]["early_stopping"]["patience"] >= 1 and MONITOR["vae"] == "val/loss"
+    preset = {"trainer": ["--trainer.max_epochs", "4", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"],
+              "early_stopping": {"patience": 1}, "model": {"channels": 4, "hidden": 16}}
+    torch.manual_seed(0)
+    _, steps = _train("vae", tmp_path, preset, None)
+    curve = steps["val_curve"]
+    assert 1 <= len(curve) <= 4 and all(math.isfinite(c["value"]) for c in curve)  # one validation per epoch
+    assert [c["epoch"] for c in curve] == list(range(len(curve)))
+    values = [c["value"] for c in curve]
+    if steps["stopped_early"]:  # patience 1: the last validation did not beat the best before it
+        assert values[-1] >= min(values[:-1])
+    else:
+        assert len(curve) == 4
+    ckpt = max((tmp_path / "vae").rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    assert any(k.startswith("EarlyStopping") for k in torch.load(ckpt, weights_only=False)["callbacks"])
+    report = {"preset": "converged", "data": "sklearn-digits", "num_eval": 1, "test_accuracy": 1.0, "sharpness": 1.0,
+              "models": {"vae": {**steps, "frechet": 1.0}}}
+    md = _markdown(report)
+    assert "| vae | val/loss |" in md and "learning_curves.png" in md
+
+
 def test_reproduce_writes_grids_of_samples_reconstruction_pairs_and_walks(tmp_path: Path):
     from PIL import Image
 

@@ -3,7 +3,8 @@
 Each model is trained through the zoo CLI from its config (``configs/<name>_mnist.yaml``), reloaded from its
 last checkpoint and scored with ``zoo.metrics.image_quality``; ``DIR/report.json`` and ``DIR/report.md`` hold the
 figures, ``DIR/grids/`` the final models' image grids. Run it as
-``python -m zoo reproduce mnist-generative --preset demo|full --out DIR [--data-root PATH] [--models ...]``; a call
+``python -m zoo reproduce mnist-generative --preset demo|full|converged --out DIR [--data-root PATH] [--models ...]``
+(``converged``: each model to a stated criterion, see ``PRESETS``); every report has the validation learning curves; a call
 with ``--models`` on an existing ``DIR`` (same data and preset) adds to its report instead of replacing it.
 """
 
@@ -42,7 +43,23 @@ PRESETS = {
              "model": {}, "num_eval": 10000, "classifier_epochs": 3, "generator_steps": 400,
              "nll": {"images": 100, "k": 5000},  # ~4 CPU minutes per model (2.5 ms per decoder pass)
              "wgan_trainer": ["--trainer.max_time", "00:00:10:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"]},
+    # Trained to a stated criterion, at most 25 minutes per model (idle 2-core machine): an autoencoder stops when
+    # its validation figure (MONITOR) has not improved on its best for `patience` consecutive epochs (early
+    # stopping, min_delta 0), else at the cap; the two WGANs stop at the same 4,000 generator updates (the cap
+    # stops the slower one first, and the other then stops at its step count).
+    "converged": {"trainer": ["--trainer.max_time", "00:00:25:00", "--trainer.max_epochs", "1000",
+                              "--trainer.limit_val_batches", "20"],
+                  "early_stopping": {"patience": 3},
+                  "model": {}, "num_eval": 10000, "classifier_epochs": 3, "generator_steps": 4000,
+                  "nll": {"images": 200, "k": 5000},
+                  "wgan_trainer": ["--trainer.max_time", "00:00:25:00", "--trainer.max_epochs", "1000",
+                                   "--trainer.limit_val_batches", "20"]},
 }
+# The validation figure each autoencoder's early stopping watches (lower is better): the training objective where
+# it is one number (the VAE's negative ELBO, the WAEs' cost + λ·divergence), the pixel error of the
+# reconstructions for the two VAE-GANs (their objectives are adversarial and do not settle).
+MONITOR = {"vae": "val/loss", "vaegan": "val/pixel_mse", "ebgan_vae": "val/pixel_mse", "wae_mmd": "val/loss",
+           "wae_gan": "val/loss", "wgan": "val/wasserstein", "wgan_gp": "val/wasserstein"}
 
 
 def _load_split(data_root: str | None, stage: str) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -70,9 +87,16 @@ def _train(name: str, out: Path, preset: dict, data_root: str | None,
     if name in WGANS and generator_steps is not None:
         schedule = model_cls(**{**spec["model"]["init_args"], **overrides})
         trainer = [*preset["wgan_trainer"], "--trainer.max_steps", str(schedule.optimizer_steps_for(generator_steps))]
+    stopping = preset.get("early_stopping")
+    if stopping and name not in WGANS:
+        trainer = [*trainer, "--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
+                   f"--trainer.callbacks.monitor={MONITOR[name]}", "--trainer.callbacks.mode=min",
+                   f"--trainer.callbacks.patience={stopping['patience']}", "--trainer.callbacks.min_delta=0"]
     start = time.perf_counter()
-    main(["fit", "--config", str(config), *data, *trainer, *model_args,
-          "--trainer.default_root_dir", str(run_dir), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+    # the CSV log under RUN_DIR/csv is what the report's learning curves read
+    main(["fit", "--config", str(config), *data, *trainer, *model_args, "--trainer.default_root_dir", str(run_dir),
+          "--trainer.logger", "lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={run_dir}",
+          "--trainer.logger.name=csv", "--trainer.logger.version=", "--trainer.enable_progress_bar", "false"])
     seconds = time.perf_counter() - start
     ckpt = max(run_dir.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -81,7 +105,42 @@ def _train(name: str, out: Path, preset: dict, data_root: str | None,
     model = model_cls.load_from_checkpoint(ckpt, map_location="cpu").eval()
     if hasattr(model, "generator_steps"):
         steps["generator_steps"] = int(model.generator_steps)
+    steps["val_curve"] = validation_curve(run_dir, MONITOR[name])
+    steps["stopped_early"] = bool(stopping and name not in WGANS and _stopped_early(state))
     return model, steps
+
+
+def validation_curve(run_dir: Path, key: str) -> list[dict[str, float]]:
+    """(epoch, step, value) of ``key`` at every validation of the run's CSV log."""
+    from zoo.reproduce_common import read_metrics
+
+    return [{"epoch": int(r["epoch"]), "step": int(r["step"]), "value": r[key]} for r in read_metrics(run_dir) if key in r]
+
+
+def _stopped_early(state: dict) -> bool:
+    callbacks = state.get("callbacks", {})
+    return any(k.startswith("EarlyStopping") and v.get("stopped_epoch", 0) > 0 for k, v in callbacks.items())
+
+
+def _plot_curves(report: dict, path: Path) -> None:
+    """One panel per model: its monitored validation figure against training batches."""
+    from zoo.plotting import pyplot
+
+    plt = pyplot()
+    rows = [(name, r) for name, r in report["models"].items() if r.get("val_curve")]
+    if not rows:
+        return
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 2.6), squeeze=False)
+    for ax, (name, r) in zip(axes[0], rows):
+        curve = r["val_curve"]
+        ax.plot([c["step"] for c in curve], [c["value"] for c in curve], marker=".")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("optimiser steps", fontsize=8)
+        ax.set_ylabel(MONITOR[name], fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 @torch.no_grad()
@@ -177,6 +236,7 @@ def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple
         report["models"][name] = {**scores, **steps, "grids": _write_grids(model, test_x, out / "grids", name)}
         report["models"] = {k: report["models"][k] for k in MODELS if k in report["models"]}
         (out / "report.json").write_text(json.dumps(report, indent=2))
+    _plot_curves(report, out / "learning_curves.png")
     (out / "report.md").write_text(_markdown(report))
     return report
 
@@ -199,7 +259,18 @@ def _markdown(report: dict) -> str:
              "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in report["models"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
-    lines += ["", "Grids of the final models (samples; inputs beside reconstructions; latent walks): `grids/`.", ""]
+    lines += ["", "Grids of the final models (samples; inputs beside reconstructions; latent walks): `grids/`.", "",
+              "## Learning curves (validation)", "", "![learning curves](learning_curves.png)", "",
+              "| model | monitored | validations | first | best | last | stopped by |", "|---|---|---|---|---|---|---|"]
+    for name, row in report["models"].items():
+        curve = [c["value"] for c in row.get("val_curve", [])]
+        if curve:
+            target = PRESETS.get(report["preset"], {}).get("generator_steps")
+            how = ("early stopping" if row.get("stopped_early") else "generator steps"
+                   if name in WGANS and target and row.get("generator_steps", 0) >= target else "time or epoch cap")
+            lines.append(f"| {name} | {MONITOR[name]} | {len(curve)} | {curve[0]:.4g} | {min(curve):.4g} | "
+                         f"{curve[-1]:.4g} | {how} |")
+    lines.append("")
     return "\n".join(lines)
 
 
