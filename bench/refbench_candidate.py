@@ -42,6 +42,25 @@ def _params(module) -> int:
     return count_params(module)
 
 
+def _training_step(model, batch, clip: float):
+    """One step of an automatic-optimisation LightningModule outside a Trainer: zero_grad, its own training_step,
+    backward, the config's gradient-norm clip, its own optimiser's step."""
+    import torch
+
+    model.train()
+    optimizer = model.configure_optimizers()
+
+    def step() -> float:
+        optimizer.zero_grad()
+        loss = model.training_step(batch, 0)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        return float(loss.detach())
+
+    return step
+
+
 # --- Tacotron 2 -----------------------------------------------------------------------------------------------
 def _tacotron2(case: str, spec: dict):
     import torch
@@ -69,17 +88,7 @@ def _tacotron2(case: str, spec: dict):
             mel=torch.rand(b, frames, audio.n_mels, generator=g),  # the zoo's normalised [0, 1] mel
             mel_lengths=torch.full((b,), frames, dtype=torch.long),
         )
-        model.train()
-        optimizer = model.configure_optimizers()
-
-        def step() -> float:
-            optimizer.zero_grad()
-            loss = model.training_step(batch, 0)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            return float(loss.detach())
-
+        step = _training_step(model, batch, clip=1.0)
         cfg = {"model": "zoo.models.tacotron.Tacotron2 (defaults)", "text": [b, length], "mel": [b, frames, audio.n_mels],
                "grad_clip": 1.0, "params": _params(model), "differences": differences}
         return Case("tacotron2.train_step", step, cfg, warmup=1, repeats=5)
@@ -140,17 +149,7 @@ def _wavenet(case: str, spec: dict):
         wav, mel = inputs(b, samples)
         batch = VocoderWindows(wav=wav, mel=mel, mask=torch.ones(b, samples), speakers=None,
                                starts=torch.zeros(b, dtype=torch.long))
-        model.train()
-        optimizer = model.configure_optimizers()
-
-        def step() -> float:
-            optimizer.zero_grad()
-            loss = model.training_step(batch, 0)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            return float(loss.detach())
-
+        step = _training_step(model, batch, clip=1.0)
         cfg = {"model": "zoo.models.wavenet.WaveNetVocoder (mol)", "wav": [b, samples], "mel": list(mel.shape),
                "receptive_field": model.receptive_field, "params": _params(model), "differences": differences}
         return Case("wavenet.train_step", step, cfg, warmup=2, repeats=10)
