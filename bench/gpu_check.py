@@ -58,7 +58,7 @@ def generation_rtf(device: str, batch: int, samples: int, published: bool) -> di
     model = WaveNetVocoder(audio=audio, **{k: spec[k] for k in keys}).to(device).eval()
     frames = -(-samples // audio.hop_length)
     mel = torch.rand(batch, audio.n_mels, frames, device=device)
-    generate = lambda n: model.net.generate(model.dist, n, mel, generators=None)  # noqa: E731
+    generate = lambda n: model.net.generate(model.dist, n, mel)  # noqa: E731
     generate(min(samples, 64))  # warm-up: kernels, caches
     if device == "cuda":
         torch.cuda.synchronize()

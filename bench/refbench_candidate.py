@@ -38,10 +38,6 @@ from common import Case, count_params, seed_all  # noqa: E402  (refbench's own h
 warnings.filterwarnings("ignore", message=".*self.log.*")
 
 
-def _params(module) -> int:
-    return count_params(module)
-
-
 def _training_step(model, batch, clip: float):
     """One step of an automatic-optimisation LightningModule outside a Trainer: zero_grad, its own training_step,
     backward, the config's gradient-norm clip, its own optimiser's step."""
@@ -90,7 +86,7 @@ def _tacotron2(case: str, spec: dict):
         )
         step = _training_step(model, batch, clip=1.0)
         cfg = {"model": "zoo.models.tacotron.Tacotron2 (defaults)", "text": [b, length], "mel": [b, frames, audio.n_mels],
-               "grad_clip": 1.0, "params": _params(model), "differences": differences}
+               "grad_clip": 1.0, "params": count_params(model), "differences": differences}
         return Case("tacotron2.train_step", step, cfg, warmup=1, repeats=5)
     if case == "inference":
         frames = spec["infer_frames"]
@@ -106,7 +102,7 @@ def _tacotron2(case: str, spec: dict):
             return out.mel_postnet
 
         cfg = {"model": "zoo.models.tacotron.Tacotron2.net.infer", "input_ids": list(text.shape), "frames": frames,
-               "note": "pre-net dropout on at inference (both)", "params": _params(model), "differences": differences}
+               "note": "pre-net dropout on at inference (both)", "params": count_params(model), "differences": differences}
         return Case("tacotron2.inference", infer, cfg, unit="frames", units_per_call=frames, warmup=1, repeats=5)
     raise KeyError(case)
 
@@ -151,7 +147,7 @@ def _wavenet(case: str, spec: dict):
                                starts=torch.zeros(b, dtype=torch.long))
         step = _training_step(model, batch, clip=1.0)
         cfg = {"model": "zoo.models.wavenet.WaveNetVocoder (mol)", "wav": [b, samples], "mel": list(mel.shape),
-               "receptive_field": model.receptive_field, "params": _params(model), "differences": differences}
+               "receptive_field": model.receptive_field, "params": count_params(model), "differences": differences}
         return Case("wavenet.train_step", step, cfg, warmup=2, repeats=10)
     if case == "generate":
         samples = spec["T_gen"]
@@ -162,7 +158,7 @@ def _wavenet(case: str, spec: dict):
             return model.net.generate(model.dist, samples, mel.transpose(1, 2), generators=torch.Generator().manual_seed(7))
 
         cfg = {"model": "zoo.nn.wavenet.WaveNet.generate (cached)", "samples": samples, "batch": 1,
-               "params": _params(model), "differences": differences}
+               "params": count_params(model), "differences": differences}
         return Case("wavenet.generate", gen, cfg, unit="samples", units_per_call=samples, warmup=1, repeats=3)
     raise KeyError(case)
 
@@ -207,7 +203,7 @@ def _pix2pix(case: str, spec: dict):
         return float(loss_g.detach())
 
     cfg = {"model": "zoo.models.pix2pix.Pix2PixPostnet (generator_objective, discriminator_loss)", "depth": depth,
-           "input": [b, 1, size, size], "params_G": _params(generator), "params_D": _params(discriminator),
+           "input": [b, 1, size, size], "params_G": count_params(generator), "params_D": count_params(discriminator),
            "differences": {"generator_max_channels": f"{8 * spec['ngf']} (= ngf x 8, as the reference)"}}
     return Case("pix2pix.train_step", step, cfg, warmup=2, repeats=10)
 

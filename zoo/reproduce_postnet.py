@@ -314,9 +314,8 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
     from zoo.nn.pix2pix import patchgan_receptive_field
 
     layers = overrides["model"]["init_args"].get("discriminator_layers", 3)
-    model_spec = {**yaml.safe_load(CONFIG.read_text())["model"]["init_args"], **overrides["model"]["init_args"]}
-    losses = {name: model_spec.get(name, default) for name, default in
-              (("lambda_l1", 100.0), ("lambda_adversarial", 1.0), ("lambda_gv", 0.0), ("residual", False))}
+    trained = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]  # what was trained
+    losses = {name: trained[name] for name in ("lambda_l1", "lambda_adversarial", "lambda_gv", "residual")}
     report = {
         "preset": preset_name, "command": command, "upstream": str(upstream),
         "data": f"CMU ARCTIC {arctic_root}, {split} split: {counts['train']} training pairs, scored on "
