@@ -27,21 +27,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _S2S = ["--data.init_args.batch_size", "8"]
-_VC = [*_S2S, "--model.init_args.encoder_hidden", "32", "--model.init_args.attention_rnn_dim", "64",
-       "--model.init_args.decoder_rnn_dims", "[64]", "--model.init_args.prenet_sizes", "[64, 64]",
-       "--model.init_args.attention_dim", "64", "--model.init_args.attention_filters", "8",
-       "--model.init_args.attention_kernel_size", "15", "--model.init_args.postnet_channels", "0",
+_VC = [*_S2S, "--model.init_args.net.encoder.hidden", "32", "--model.init_args.net.decoder.attention_rnn_dim", "64",
+       "--model.init_args.net.decoder.decoder_rnn_dims", "[64]", "--model.init_args.net.decoder.prenet_sizes", "[64, 64]",
+       "--model.init_args.net.decoder.attention_dim", "64", "--model.init_args.net.decoder.attention_filters", "8",
+       "--model.init_args.net.decoder.attention_kernel_size", "15", "--model.init_args.net.postnet.channels", "0",
        "--data.init_args.audio", json.dumps({"sample_rate": 8000, "n_fft": 512, "win_length": 512, "hop_length": 320,
                                              "n_mels": 40, "fmax": 4000.0})]
-_TTS = [*_S2S, "--data.init_args.max_frames", "400", "--model.init_args.embedding_dim", "128",
-        "--model.init_args.attention_rnn_dim", "256", "--model.init_args.decoder_rnn_dims", "[256]"]
+_TTS = [*_S2S, "--data.init_args.max_frames", "400", "--model.init_args.net.encoder.embedding_dim", "128",
+        "--model.init_args.net.decoder.attention_rnn_dim", "256", "--model.init_args.net.decoder.decoder_rnn_dims", "[256]"]
 SIZES: dict[str, list[str]] = {
-    "tacotron": [*_TTS, "--model.init_args.reduction_factor", "2"],
-    "tacotron2": [*_TTS, "--model.init_args.encoder_conv_channels", "128", "--model.init_args.encoder_lstm_hidden", "64",
-                  "--model.init_args.postnet_channels", "128"],
+    "tacotron": [*_TTS, "--model.init_args.net.decoder.reduction_factor", "2"],
+    "tacotron2": [*_TTS, "--model.init_args.net.encoder.conv_channels", "128", "--model.init_args.net.encoder.lstm_hidden", "64",
+                  "--model.init_args.net.postnet.channels", "128"],
     # the embedded corpus has no dev/eval prompts of the standard ARCTIC split the VC configs use: split it seeded
     "vc_teacher_pretrain": _VC, "vc_teacher": [*_VC, "--data.init_args.split", "seeded"],
-    "vc_distill": [*_VC, "--model.init_args.teacher_checkpoint", "null", "--model.init_args.distill_weight", "0",
+    "vc_distill": [*_VC, "--model.init_args.training.teacher_checkpoint", "null", "--model.init_args.training.distill_weight", "0",
                    "--data.init_args.split", "seeded"],
 }
 

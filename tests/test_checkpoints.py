@@ -54,3 +54,77 @@ def test_checkpoints_from_before_the_prediction_writer_still_load(tmp_path):
                    load_experiment(path, {"zoo.models.pix2pix.Pix2PixPostnet": "a post-net"}, "--postnet")):
         assert "predict_dir" not in loaded.hparams
         assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+# --- per-block configs: stored forms and checkpoints from before them ----------------------------------------------
+
+
+def test_config_from_value_rebuilds_nested_configs_and_names_unknown_fields():
+    from zoo.config import config_from_value
+    from zoo.nn.vc import Seq2SeqVCConfig
+
+    config = config_from_value(Seq2SeqVCConfig, {"encoder": {"hidden": 6}, "decoder": {"prenet_sizes": [8, 8]}})
+    assert config.encoder.hidden == 6 and config.decoder.prenet_sizes == (8, 8)  # YAML/JSON lists become tuples
+    assert config.decoder.reduction_factor == Seq2SeqVCConfig().decoder.reduction_factor  # the rest: defaults
+    assert config_from_value(Seq2SeqVCConfig, config) is config
+    with pytest.raises(ValueError, match=r"net\.decoder: DecoderConfig has no field\(s\) \['attention_size'\]"):
+        config_from_value(Seq2SeqVCConfig, {"decoder": {"attention_size": 3}}, "net")
+
+
+def _tiny_vc_flat() -> dict:
+    """The hyper-parameters a voice-conversion checkpoint of the flat signature (before the configs) recorded."""
+    from zoo.audio import AudioConfig
+
+    return {"_class_path": "zoo.models.vc.VoiceConversion",
+            "audio": AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=6, fmax=4000.0),
+            "encoder_hidden": 4, "encoder_pyramid_layers": 2, "prenet_sizes": [8, 8], "attention_rnn_dim": 8,
+            "decoder_rnn_dims": [8], "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3,
+            "reduction_factor": 2, "postnet_channels": 0, "lr": 5e-4, "distill_weight": 0.0, "mel_loss": "mse"}
+
+
+def test_a_flat_voice_conversion_checkpoint_loads_through_the_converter(tmp_path):
+    from zoo.checkpoints import constructor_arguments, load_experiment
+    from zoo.models.vc import VoiceConversion
+
+    flat = _tiny_vc_flat()
+    kwargs = constructor_arguments(VoiceConversion, flat)
+    net, training = kwargs["net"], kwargs["training"]
+    assert (net.encoder.hidden, net.encoder.pyramid_layers, net.decoder.prenet_sizes) == (4, 2, (8, 8))
+    assert (net.decoder.attention_dim, net.decoder.reduction_factor, net.postnet.channels) == (8, 2, 0)
+    assert (training.lr, training.mel_loss) == (5e-4, "mse")
+    # a checkpoint of that era, with weights of exactly that shape, loads as a model and converts
+    model = VoiceConversion(**kwargs)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": flat}, tmp_path / "old.ckpt")
+    loaded = load_experiment(tmp_path / "old.ckpt", {"zoo.models.vc.VoiceConversion": "a converter"}, "--vc")
+    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    # a flat name no config has is refused, naming the file
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": {**flat, "encoder_width": 3}}, tmp_path / "bad.ckpt")
+    with pytest.raises(CheckpointError, match=r"bad\.ckpt.*encoder_width"):
+        load_experiment(tmp_path / "bad.ckpt", {"zoo.models.vc.VoiceConversion": "a converter"}, "--vc")
+
+
+def test_flat_tacotron_names_find_their_blocks():
+    from zoo.checkpoints import upgrade_flat_hyperparameters
+    from zoo.models.tacotron import Tacotron
+
+    kwargs = upgrade_flat_hyperparameters(Tacotron, {
+        "encoder_prenet_sizes": (16, 8), "prenet_sizes": (32, 16), "postnet_K": 3, "use_gst": True, "gst_heads": 2,
+        "teacher_forcing_ratio": 0.5, "vocab_size": 30})
+    net, training = kwargs["net"], kwargs["training"]
+    assert net.encoder.prenet_sizes == (16, 8) and net.decoder.prenet_sizes == (32, 16)  # the bare name: decoder's
+    assert net.postnet.K == 3 and net.gst.enabled and net.gst.heads == 2
+    assert net.decoder.rnn_kind == "gru"  # the rest of Tacotron's own decoder, not Tacotron 2's defaults
+    assert training.teacher_forcing_ratio == 0.5 and training.weight_decay == 0.0 and kwargs["vocab_size"] == 30
+    nested = {"net": {"decoder": {"attention_dim": 4}}, "vocab_size": 30}
+    assert upgrade_flat_hyperparameters(Tacotron, nested) == nested  # already in the configs' layout: unchanged
+
+
+def test_a_module_built_in_python_saves_configs_the_safe_unpickler_reads(tmp_path):
+    from zoo.checkpoints import load_weights_only
+    from zoo.models.vc import VoiceConversion
+
+    model = VoiceConversion()
+    torch.save({"state_dict": {}, "hyper_parameters": dict(model.hparams)}, tmp_path / "m.ckpt")
+    hp = load_weights_only(tmp_path / "m.ckpt")["hyper_parameters"]
+    assert hp["net"] == model.net_config and hp["training"] == model.training_config

@@ -30,28 +30,28 @@ def data_root(tmp_path_factory) -> Path:
 # run once per decoder frame). By default their YAML is fitted with these tiny sizes (data, links and callbacks
 # as written); the published sizes run with ``-m slow``.
 TINY = {
-    "tacotron2": ["--data.init_args.batch_size", "4", "--model.init_args.embedding_dim", "16", "--model.init_args.encoder_conv_channels", "16",
-                  "--model.init_args.encoder_lstm_hidden", "8", "--model.init_args.attention_rnn_dim", "32",
-                  "--model.init_args.decoder_rnn_dims", "[32]", "--model.init_args.prenet_sizes", "[16, 16]",
-                  "--model.init_args.attention_dim", "16", "--model.init_args.postnet_channels", "16"],
-    "tacotron": ["--data.init_args.batch_size", "4", "--model.init_args.embedding_dim", "16", "--model.init_args.encoder_prenet_sizes", "[16, 16]",
-                 "--model.init_args.encoder_channels", "16", "--model.init_args.encoder_gru_hidden", "8",
-                 "--model.init_args.prenet_sizes", "[16, 16]", "--model.init_args.attention_rnn_dim", "32",
-                 "--model.init_args.decoder_rnn_dims", "[32, 32]", "--model.init_args.attention_dim", "16",
-                 "--model.init_args.postnet_channels", "16", "--model.init_args.postnet_projection", "32",
-                 "--model.init_args.postnet_gru_hidden", "8"],
+    "tacotron2": ["--data.init_args.batch_size", "4", "--model.init_args.net.encoder.embedding_dim", "16", "--model.init_args.net.encoder.conv_channels", "16",
+                  "--model.init_args.net.encoder.lstm_hidden", "8", "--model.init_args.net.decoder.attention_rnn_dim", "32",
+                  "--model.init_args.net.decoder.decoder_rnn_dims", "[32]", "--model.init_args.net.decoder.prenet_sizes", "[16, 16]",
+                  "--model.init_args.net.decoder.attention_dim", "16", "--model.init_args.net.postnet.channels", "16"],
+    "tacotron": ["--data.init_args.batch_size", "4", "--model.init_args.net.encoder.embedding_dim", "16", "--model.init_args.net.encoder.prenet_sizes", "[16, 16]",
+                 "--model.init_args.net.encoder.channels", "16", "--model.init_args.net.encoder.gru_hidden", "8",
+                 "--model.init_args.net.decoder.prenet_sizes", "[16, 16]", "--model.init_args.net.decoder.attention_rnn_dim", "32",
+                 "--model.init_args.net.decoder.decoder_rnn_dims", "[32, 32]", "--model.init_args.net.decoder.attention_dim", "16",
+                 "--model.init_args.net.postnet.channels", "16", "--model.init_args.net.postnet.projection", "32",
+                 "--model.init_args.net.postnet.gru_hidden", "8"],
 }
-_VC_TINY = ["--data.init_args.batch_size", "4", "--model.init_args.encoder_hidden", "8", "--model.init_args.prenet_sizes", "[8, 8]",
-            "--model.init_args.attention_rnn_dim", "16", "--model.init_args.decoder_rnn_dims", "[16]",
-            "--model.init_args.attention_dim", "8", "--model.init_args.postnet_channels", "8", "--model.init_args.mcd_max_utterances", "2",
-            "--model.init_args.max_decoder_frames", "20"]
+_VC_TINY = ["--data.init_args.batch_size", "4", "--model.init_args.net.encoder.hidden", "8", "--model.init_args.net.decoder.prenet_sizes", "[8, 8]",
+            "--model.init_args.net.decoder.attention_rnn_dim", "16", "--model.init_args.net.decoder.decoder_rnn_dims", "[16]",
+            "--model.init_args.net.decoder.attention_dim", "8", "--model.init_args.net.postnet.channels", "8", "--model.init_args.training.mcd_max_utterances", "2",
+            "--model.init_args.training.max_decoder_frames", "20"]
 # the VC configs use the standard ARCTIC split, whose dev and eval prompts (b0340-b0539) the 100-prompt embedded
 # corpus does not have: the tests split it seeded
 _SEEDED = ["--data.init_args.split", "seeded"]
 TINY.update({"vc_teacher_pretrain": _VC_TINY, "vc_teacher": _VC_TINY + _SEEDED, "vc_distill": _VC_TINY + _SEEDED})
 # Arguments a config cannot run without: vc_distill needs a trained teacher, so here it runs as its documented
 # no-distillation baseline (the distillation path is fitted end to end by tests/test_vc.py's reproduce test).
-REQUIRED = {"vc_distill": ["--model.init_args.teacher_checkpoint", "null", "--model.init_args.distill_weight", "0", *_SEEDED],
+REQUIRED = {"vc_distill": ["--model.init_args.training.teacher_checkpoint", "null", "--model.init_args.training.distill_weight", "0", *_SEEDED],
             "vc_teacher": _SEEDED}
 CASES = [pytest.param(c, TINY.get(c.stem, []) + REQUIRED.get(c.stem, []), id=c.stem) for c in CONFIGS] + [
     pytest.param(c, REQUIRED.get(c.stem, []), id=f"{c.stem}-published", marks=pytest.mark.slow) for c in CONFIGS if c.stem in TINY

@@ -70,7 +70,7 @@ def test_family_fits_as_two_ddp_ranks(name: str, data_root: Path, tmp_path: Path
         proc = _fit("vc_teacher", teacher, data_root, devices=1)
         assert proc.returncode == 0, proc.stderr[-3000:]
         ckpt = next((teacher / "csv").rglob("*.ckpt")) if (teacher / "csv").exists() else next(teacher.rglob("*.ckpt"))
-        extra = ["--model.init_args.teacher_checkpoint", str(ckpt), "--model.init_args.distill_weight", "1.0"]
+        extra = ["--model.init_args.training.teacher_checkpoint", str(ckpt), "--model.init_args.training.distill_weight", "1.0"]
     proc = _fit(name, tmp_path, data_root, *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]

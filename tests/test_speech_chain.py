@@ -21,7 +21,7 @@ from zoo.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 LJ = AudioConfig()  # the LJSpeech DataModule's (and the ARCTIC one's) default front end
 # two training batches teach no stop token: near-certainty keeps inference running to the 24-frame guard
-_TTS_FAST = ["--model.init_args.max_decoder_frames", "24", "--model.init_args.stop_threshold", "0.999999"]
+_TTS_FAST = ["--model.init_args.training.max_decoder_frames", "24", "--model.init_args.training.stop_threshold", "0.999999"]
 WAVENET_TINY = ["--model.init_args.layers", "4", "--model.init_args.stacks", "2", "--model.init_args.residual_channels", "8",
                 "--model.init_args.gate_channels", "8", "--model.init_args.skip_channels", "8",
                 "--model.init_args.window_frames", "2", "--model.init_args.num_mixtures", "2"]

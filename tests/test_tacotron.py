@@ -5,6 +5,7 @@ Tiny sizes throughout; the one real training run on the embedded corpus is marke
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -19,8 +20,12 @@ from zoo.losses.tacotron import masked_spectrogram_loss, stop_targets, stop_toke
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.models.tacotron import Tacotron as TacotronExperiment
 from zoo.models.tacotron import Tacotron2 as Tacotron2Experiment
-from zoo.models.tacotron import scheduled_teacher_forcing_ratio
-from zoo.nn.tacotron import GlobalStyleTokens, Tacotron, Tacotron2, TacotronDecoder
+from zoo.models.tacotron import TacotronTrainingConfig, scheduled_teacher_forcing_ratio
+from zoo.nn.tacotron import (
+    TACOTRON_DECODER, CBHGPostnetConfig, DecoderConfig, GlobalStyleTokens, GSTConfig, Tacotron, Tacotron2,
+    Tacotron2Config, Tacotron2EncoderConfig, TacotronConfig, TacotronDecoder, TacotronEncoderConfig,
+)
+from zoo.nn.tacotron_blocks import PostnetConfig
 from zoo.sequence import lengths_to_mask
 
 B, T_ENC, D_MEM, N_MELS = 3, 7, 12, 6
@@ -37,11 +42,10 @@ def _seed() -> None:
 def _decoder(r: int = 2, kind: str = "location", dropout: float = 0.0, **kwargs) -> TacotronDecoder:
     options = {"location": {"attention_filters": 4, "attention_kernel_size": 3}, "content": {},
                "gmm": {"attention_components": 2}}[kind]
-    return TacotronDecoder(
-        D_MEM, N_MELS, r, prenet_sizes=(16, 8), prenet_dropout=dropout, attention_rnn_dim=16,
-        decoder_rnn_dims=(16,), attention_kind=kind, attention_dim=8, attention_dropout=dropout,
-        decoder_dropout=dropout, **options, **kwargs,
-    )
+    return TacotronDecoder(D_MEM, N_MELS, DecoderConfig(
+        r, prenet_sizes=(16, 8), prenet_dropout=dropout, attention_rnn_dim=16, decoder_rnn_dims=(16,),
+        attention_kind=kind, attention_dim=8, attention_dropout=dropout, decoder_dropout=dropout, **options, **kwargs,
+    ))
 
 
 def _memory() -> torch.Tensor:
@@ -68,7 +72,10 @@ def _coded_targets(time: int) -> torch.Tensor:
 @pytest.mark.parametrize("rnn_kind,residual,dims", [("lstm", False, (16,)), ("gru", True, (16, 16))])
 def test_decoder_shapes_masks_and_backward(kind: str, rnn_kind: str, residual: bool, dims: tuple) -> None:
     options = {"attention_components": 2} if kind == "gmm" else {}
-    dec = TacotronDecoder(D_MEM, N_MELS, 2, (16, 8), 0.5, rnn_kind, 16, dims, residual, kind, 8, **options).train()
+    config = DecoderConfig(reduction_factor=2, prenet_sizes=(16, 8), prenet_dropout=0.5, rnn_kind=rnn_kind,
+                           attention_rnn_dim=16, decoder_rnn_dims=dims, residual=residual, attention_kind=kind,
+                           attention_dim=8, **options)
+    dec = TacotronDecoder(D_MEM, N_MELS, config).train()
     memory = _memory().requires_grad_()
     out = dec(memory, MEM_LENGTHS, _targets(9))
     assert out.mel.shape == (B, 9, N_MELS)
@@ -213,9 +220,11 @@ def test_decoder_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="reduction_factor"):
         _decoder(r=0)
     with pytest.raises(ValueError, match="n_components"):
-        TacotronDecoder(D_MEM, N_MELS, attention_kind="content", attention_components=3)
+        TacotronDecoder(D_MEM, N_MELS, DecoderConfig(attention_kind="content", attention_components=3))
     with pytest.raises(ValueError, match="residual"):
-        TacotronDecoder(D_MEM, N_MELS, decoder_rnn_dims=(16, 8), residual=True)
+        DecoderConfig(decoder_rnn_dims=(16, 8), residual=True)
+    with pytest.raises(ValueError, match="decoder_dropout"):
+        DecoderConfig(decoder_dropout=1.0)
 
 
 # ------------------------------------------------------------------------------------------- the networks
@@ -227,21 +236,34 @@ def _text() -> tuple[torch.Tensor, torch.Tensor]:
     return text, lengths
 
 
-def _tiny_tacotron2(**kwargs) -> Tacotron2:
-    return Tacotron2(
-        VOCAB, N_MELS, embedding_dim=16, encoder_conv_channels=16, encoder_lstm_hidden=8, prenet_sizes=(16, 16),
-        attention_rnn_dim=24, decoder_rnn_dims=(24,), attention_dim=8, attention_filters=4, attention_kernel_size=5,
-        postnet_channels=16, gst_heads=2, gst_tokens=4, gst_ref_channels=(4, 4), gst_ref_gru_hidden=8, **kwargs,
+def _tiny_gst(enabled: bool = True) -> GSTConfig:
+    return GSTConfig(enabled=enabled, tokens=4, heads=2, ref_channels=(4, 4), ref_gru_hidden=8)
+
+
+def _tiny_tacotron2_config(use_gst: bool = False) -> Tacotron2Config:
+    return Tacotron2Config(
+        encoder=Tacotron2EncoderConfig(embedding_dim=16, conv_channels=16, lstm_hidden=8),
+        decoder=DecoderConfig(prenet_sizes=(16, 16), attention_rnn_dim=24, decoder_rnn_dims=(24,), attention_dim=8,
+                              attention_filters=4, attention_kernel_size=5),
+        postnet=PostnetConfig(channels=16), gst=_tiny_gst(use_gst),
     )
 
 
-def _tiny_tacotron(**kwargs) -> Tacotron:
-    return Tacotron(
-        VOCAB, N_MELS, n_freq=10, embedding_dim=16, encoder_prenet_sizes=(16, 8), encoder_K=3, encoder_channels=8,
-        encoder_gru_hidden=8, prenet_sizes=(16, 8), attention_rnn_dim=16, decoder_rnn_dims=(16, 16),
-        attention_dim=8, postnet_K=3, postnet_channels=8, postnet_projection=16, postnet_gru_hidden=8,
-        gst_heads=2, gst_tokens=4, gst_ref_channels=(4, 4), gst_ref_gru_hidden=8, **kwargs,
+def _tiny_tacotron_config(use_gst: bool = False) -> TacotronConfig:
+    return TacotronConfig(
+        encoder=TacotronEncoderConfig(embedding_dim=16, prenet_sizes=(16, 8), K=3, channels=8, gru_hidden=8),
+        decoder=dataclasses.replace(TACOTRON_DECODER, prenet_sizes=(16, 8), attention_rnn_dim=16,
+                                    decoder_rnn_dims=(16, 16), attention_dim=8),
+        postnet=CBHGPostnetConfig(K=3, channels=8, projection=16, gru_hidden=8), gst=_tiny_gst(use_gst),
     )
+
+
+def _tiny_tacotron2(use_gst: bool = False) -> Tacotron2:
+    return Tacotron2(VOCAB, N_MELS, _tiny_tacotron2_config(use_gst))
+
+
+def _tiny_tacotron(use_gst: bool = False) -> Tacotron:
+    return Tacotron(VOCAB, N_MELS, 10, _tiny_tacotron_config(use_gst))
 
 
 @pytest.mark.parametrize("use_gst", [False, True])
@@ -314,14 +336,14 @@ def test_tacotron_prenet_and_projection_follow_keithito_tacotron2_keeps_its_own(
 
 
 def test_reference_encoder_statistics_ignore_how_much_padding_the_batch_has() -> None:
-    gst = GlobalStyleTokens(N_MELS, style_dim=8, n_tokens=4, n_heads=2, ref_channels=(4, 4), ref_gru_hidden=8).train()
+    gst = GlobalStyleTokens(N_MELS, 8, _tiny_gst()).train()
     mel = torch.rand(B, 9, N_MELS) * lengths_to_mask(MEL_LENGTHS, 9).unsqueeze(-1)
     more_padding = torch.cat([mel, torch.zeros(B, 16, N_MELS)], dim=1)  # the same batch, padded to 25 frames
     torch.testing.assert_close(gst(more_padding, MEL_LENGTHS), gst(mel, MEL_LENGTHS))
 
 
 def test_gst_weights_padding_and_explicit_styles() -> None:
-    gst = GlobalStyleTokens(N_MELS, style_dim=8, n_tokens=4, n_heads=2, ref_channels=(4, 4), ref_gru_hidden=8).eval()
+    gst = GlobalStyleTokens(N_MELS, 8, _tiny_gst()).eval()
     mel = torch.rand(B, 9, N_MELS)
     weights = gst.token_weights(mel, MEL_LENGTHS)
     assert weights.shape == (B, 2, 4)
@@ -331,7 +353,7 @@ def test_gst_weights_padding_and_explicit_styles() -> None:
     torch.testing.assert_close(gst.from_weights(weights), gst(mel, MEL_LENGTHS))
     assert gst.uniform(2, torch.device("cpu")).shape == (2, 8)
     with pytest.raises(ValueError, match="divisible"):
-        GlobalStyleTokens(N_MELS, style_dim=7, n_heads=2)
+        GlobalStyleTokens(N_MELS, 7, GSTConfig(heads=2))
 
 
 # ------------------------------------------------------------------------------------------- losses and figures
@@ -391,22 +413,14 @@ def _batch(linear: bool = False) -> SpeechBatch:
                        linear=torch.rand(B, 9, AUDIO.n_freq) if linear else None)
 
 
-def _experiment2(**kwargs) -> Tacotron2Experiment:
-    return Tacotron2Experiment(
-        AUDIO, VOCAB, embedding_dim=16, encoder_conv_channels=16, encoder_lstm_hidden=8, prenet_sizes=(16, 16),
-        attention_rnn_dim=24, decoder_rnn_dims=(24,), attention_dim=8, attention_filters=4, attention_kernel_size=5,
-        postnet_channels=16, gst_heads=2, gst_tokens=4, gst_ref_channels=(4, 4), gst_ref_gru_hidden=8,
-        max_decoder_frames=12, **kwargs,
-    )
+def _experiment2(**training) -> Tacotron2Experiment:
+    return Tacotron2Experiment(audio=AUDIO, vocab_size=VOCAB, net=_tiny_tacotron2_config(),
+                               training=TacotronTrainingConfig(max_decoder_frames=12, **training))
 
 
-def _experiment1(**kwargs) -> TacotronExperiment:
-    return TacotronExperiment(
-        AUDIO, VOCAB, embedding_dim=16, encoder_prenet_sizes=(16, 8), encoder_K=3, encoder_channels=8,
-        encoder_gru_hidden=8, prenet_sizes=(16, 8), attention_rnn_dim=16, decoder_rnn_dims=(16, 16),
-        attention_dim=8, postnet_K=3, postnet_channels=8, postnet_projection=16, postnet_gru_hidden=8,
-        max_decoder_frames=12, **kwargs,
-    )
+def _experiment1(**training) -> TacotronExperiment:
+    return TacotronExperiment(audio=AUDIO, vocab_size=VOCAB, net=_tiny_tacotron_config(),
+                              training=TacotronTrainingConfig(weight_decay=0.0, max_decoder_frames=12, **training))
 
 
 def test_experiment_losses_add_up() -> None:
@@ -472,11 +486,14 @@ def test_tacotron2_loss_decreases_on_the_embedded_corpus(tmp_path: Path) -> None
     torch.set_num_threads(1)
     L.seed_everything(0)
     dm = LJSpeechDataModule(root=str(tmp_path), source="embedded", batch_size=8, max_frames=250, progress=False)
-    model = Tacotron2Experiment(
-        dm.audio, dm.vocab_size, reduction_factor=3, embedding_dim=64, encoder_conv_channels=64,
-        encoder_lstm_hidden=32, prenet_sizes=(64, 64), attention_rnn_dim=128, decoder_rnn_dims=(128,),
-        attention_dim=64, postnet_channels=64, lr=2e-3,
+    net = Tacotron2Config(
+        encoder=Tacotron2EncoderConfig(embedding_dim=64, conv_channels=64, lstm_hidden=32),
+        decoder=DecoderConfig(reduction_factor=3, prenet_sizes=(64, 64), attention_rnn_dim=128, decoder_rnn_dims=(128,),
+                              attention_dim=64),
+        postnet=PostnetConfig(channels=64),
     )
+    model = Tacotron2Experiment(audio=dm.audio, vocab_size=dm.vocab_size, net=net,
+                                training=TacotronTrainingConfig(lr=2e-3))
     losses: list[float] = []
 
     class Record(L.Callback):

@@ -24,6 +24,7 @@ from zoo.nn.tacotron_blocks import (
     MaskedBatchNorm1d,
     MaskedBatchNorm2d,
     Postnet,
+    PostnetConfig,
     Prenet,
     frames_to_steps,
     last_frame_of_steps,
@@ -168,7 +169,7 @@ def test_encoder_rejects_even_kernel() -> None:
 
 
 def test_postnet_shapes_masking_and_no_leak() -> None:
-    postnet = Postnet(D, channels=12, kernel_size=5, n_convs=5).eval()
+    postnet = Postnet(D, PostnetConfig(channels=12, kernel_size=5, n_convs=5)).eval()
     x = torch.randn(B, T, D)
     residual = postnet(x, LENGTHS)
     assert residual.shape == (B, T, D)
@@ -176,7 +177,9 @@ def test_postnet_shapes_masking_and_no_leak() -> None:
     _assert_valid_frames_equal(residual, postnet(_with_garbage(x, LENGTHS), LENGTHS), LENGTHS)
     assert postnet(x).shape == (B, T, D)
     with pytest.raises(ValueError, match="n_convs"):
-        Postnet(D, n_convs=1)
+        PostnetConfig(n_convs=1)
+    with pytest.raises(ValueError, match="kernel_size"):
+        PostnetConfig(kernel_size=4)
 
 
 def test_masked_batch_norm_uses_valid_frames_only() -> None:
@@ -352,7 +355,7 @@ def test_every_block_gets_finite_gradients() -> None:
         (Highway(D), lambda m: m(x)),
         (_tiny_cbhg(), lambda m: m(x, LENGTHS)),
         (ConvBiLSTMEncoder(D, conv_channels=10, lstm_hidden=6), lambda m: m(x, LENGTHS)),
-        (Postnet(D, channels=12), lambda m: m(x, LENGTHS)),
+        (Postnet(D, PostnetConfig(channels=12)), lambda m: m(x, LENGTHS)),
     ]
     for block, run in blocks:
         run(block.train()).square().sum().backward()
@@ -362,7 +365,7 @@ def test_every_block_gets_finite_gradients() -> None:
 def test_blocks_run_under_bf16_autocast() -> None:
     x = torch.randn(B, T, D)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        for block in [_tiny_cbhg(), ConvBiLSTMEncoder(D, conv_channels=10, lstm_hidden=6), Postnet(D, channels=12)]:
+        for block in [_tiny_cbhg(), ConvBiLSTMEncoder(D, conv_channels=10, lstm_hidden=6), Postnet(D, PostnetConfig(channels=12))]:
             out = block.train()(x, LENGTHS)
             assert torch.isfinite(out).all() and out.shape[:2] == (B, T)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -16,13 +17,27 @@ from zoo.audio import AudioConfig
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
 from zoo.metrics.mel_distance import dtw_path, mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
-from zoo.models.vc import VoiceConversion, distill_weight_at, load_net_weights
-from zoo.nn.vc import PyramidalBLSTMEncoder, Seq2SeqVC, pyramid_lengths
+from zoo.models.vc import VCTrainingConfig, VoiceConversion, distill_weight_at, load_net_weights
+from zoo.nn.tacotron_blocks import PostnetConfig
+from zoo.nn.vc import VC_DECODER, PyramidalBLSTMEncoder, PyramidalEncoderConfig, Seq2SeqVC, Seq2SeqVCConfig, pyramid_lengths
 
 N_MELS = 6
 AUDIO = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=N_MELS, fmax=4000.0)
-TINY = {"encoder_hidden": 4, "encoder_pyramid_layers": 2, "prenet_sizes": (8, 8), "attention_rnn_dim": 8,
-        "decoder_rnn_dims": (8,), "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3}
+TINY_DECODER = dataclasses.replace(VC_DECODER, prenet_sizes=(8, 8), attention_rnn_dim=8, decoder_rnn_dims=(8,),
+                                   attention_dim=8, attention_filters=2, attention_kernel_size=3)
+
+
+def _net(encoder_hidden: int = 4, reduction_factor: int = 2, postnet_channels: int = 0) -> Seq2SeqVCConfig:
+    """A tiny voice-conversion network: the one place the tests size it."""
+    return Seq2SeqVCConfig(
+        encoder=PyramidalEncoderConfig(hidden=encoder_hidden, pyramid_layers=2),
+        decoder=dataclasses.replace(TINY_DECODER, reduction_factor=reduction_factor),
+        postnet=PostnetConfig(channels=postnet_channels, n_convs=2),
+    )
+
+
+def _vc(net: Seq2SeqVCConfig | None = None, **training) -> VoiceConversion:
+    return VoiceConversion(audio=AUDIO, net=net or _net(), training=VCTrainingConfig(**training))
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +113,7 @@ def test_pyramid_encoder_odd_lengths_masks_and_padding_invariance():
 
 
 def test_seq2seq_vc_shapes_and_inference():
-    net = Seq2SeqVC(N_MELS, reduction_factor=2, postnet_channels=4, postnet_n_convs=2, **TINY)
+    net = Seq2SeqVC(N_MELS, _net(postnet_channels=4))
     src, tgt = torch.rand(2, 11, N_MELS), torch.rand(2, 9, N_MELS)
     out = net(src, torch.tensor([11, 6]), tgt, torch.tensor([9, 5]))
     assert out.mel.shape == out.mel_postnet.shape == (2, 9, N_MELS)
@@ -146,8 +161,8 @@ def _save(model: VoiceConversion, path: Path) -> Path:
 
 
 def test_teacher_is_frozen_in_eval_and_outside_the_student(tmp_path: Path):
-    teacher_ckpt = _save(VoiceConversion(AUDIO, **{**TINY, "encoder_hidden": 8}), tmp_path / "teacher.ckpt")
-    student = VoiceConversion(AUDIO, **TINY, teacher_checkpoint=str(teacher_ckpt), distill_weight=1.0)
+    teacher_ckpt = _save(_vc(_net(encoder_hidden=8)), tmp_path / "teacher.ckpt")
+    student = _vc(teacher_checkpoint=str(teacher_ckpt), distill_weight=1.0)
     student.setup("fit")
     teacher = student.teacher
     assert teacher is not None and not teacher.training
@@ -171,33 +186,33 @@ def test_teacher_is_frozen_in_eval_and_outside_the_student(tmp_path: Path):
 
 def test_missing_or_mismatched_teacher_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ValueError, match="needs a teacher"):
-        VoiceConversion(AUDIO, **TINY, distill_weight=1.0)
-    student = VoiceConversion(AUDIO, **TINY, teacher_checkpoint=str(tmp_path / "nope.ckpt"), distill_weight=1.0)
+        _vc(distill_weight=1.0)
+    student = _vc(teacher_checkpoint=str(tmp_path / "nope.ckpt"), distill_weight=1.0)
     with pytest.raises(CheckpointError, match="nope.ckpt"):
         student.setup("fit")
-    other_r = _save(VoiceConversion(AUDIO, **TINY, reduction_factor=3), tmp_path / "r3.ckpt")
-    student = VoiceConversion(AUDIO, **TINY, teacher_checkpoint=str(other_r), distill_weight=1.0)
+    other_r = _save(_vc(_net(reduction_factor=3)), tmp_path / "r3.ckpt")
+    student = _vc(teacher_checkpoint=str(other_r), distill_weight=1.0)
     with pytest.raises(CheckpointError, match="reduction factor 3"):
         student.setup("fit")
 
 
 def test_init_from_loads_weights_and_mismatch_names_file_and_keys(tmp_path: Path):
-    source = VoiceConversion(AUDIO, **TINY)
+    source = _vc()
     ckpt = _save(source, tmp_path / "pretrain.ckpt")
-    model = VoiceConversion(AUDIO, **TINY, init_from=str(ckpt))
+    model = _vc(init_from=str(ckpt))
     model.setup("fit")
     for (k, a), b in zip(source.net.state_dict().items(), model.net.state_dict().values()):
         torch.testing.assert_close(a, b, msg=k)
-    bigger = VoiceConversion(AUDIO, **{**TINY, "encoder_hidden": 6}, init_from=str(ckpt))
+    bigger = _vc(_net(encoder_hidden=6), init_from=str(ckpt))
     with pytest.raises(CheckpointError, match=r"pretrain\.ckpt does not match.*different shapes.*encoder\.bottom\.rnn\.\w+: checkpoint \(\d+(, \d+)?,?\) vs model"):
         bigger.setup("fit")
-    with_postnet = VoiceConversion(AUDIO, **TINY, postnet_channels=4, postnet_n_convs=2)
+    with_postnet = _vc(_net(postnet_channels=4))
     with pytest.raises(CheckpointError, match="missing from the checkpoint.*postnet"):
         load_net_weights(with_postnet.net, ckpt)
 
 
 def test_autoencoder_batches_and_validation_figures():
-    model = VoiceConversion(AUDIO, **TINY, mcd_max_utterances=1, max_decoder_frames=12)
+    model = _vc(mcd_max_utterances=1, max_decoder_frames=12)
     mel = torch.rand(2, 9, N_MELS)
     speech = SpeechBatch(ids=["a", "b"], text=torch.ones(2, 3, dtype=torch.long), text_lengths=torch.tensor([3, 3]),
                          mel=mel, mel_lengths=torch.tensor([9, 5]))
@@ -212,7 +227,7 @@ def test_autoencoder_batches_and_validation_figures():
 def test_predict_writes_wav_and_alignment(tmp_path: Path):
     from zoo.media import write_prediction
 
-    model = VoiceConversion(AUDIO, **TINY, max_decoder_frames=10).eval()
+    model = _vc(max_decoder_frames=10).eval()
     results = [write_prediction(tmp_path, p) for p in model.predict_step(_batch(), 0)]
     assert [r["id"] for r in results] == ["u0", "u1"]
     assert (tmp_path / "u0.wav").is_file() and (tmp_path / "u1.png").is_file()
@@ -316,13 +331,13 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     assert pre["data"]["class_path"] == "datamodules.CMUArcticDataModule"
     assert pre["data"]["init_args"]["mode"] == "pooled" and pre["data"]["init_args"]["split"] == "standard"
     assert pre["data"]["init_args"]["audio"]["sample_rate"] == 16000 and pre["data"]["init_args"]["audio"]["n_mels"] == 80
-    assert pre["model"]["init_args"]["init_from"] == str(tmp_path / "lj.ckpt")
+    assert pre["model"]["init_args"]["training"]["init_from"] == str(tmp_path / "lj.ckpt")
     lj = _stage_overrides("teacher_pretrain_lj", preset, tmp_path, str(tmp_path), arctic, None, None, False)
     assert "class_path" not in lj["data"] and lj["data"]["init_args"]["source"] == "real"  # the LJSpeech config's
     student = _stage_overrides("distilled", preset, tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt", None, False)
     args = student["data"]["init_args"]
     assert args["split"] == "standard" and args["root"] == arctic and args["batch_size"] == preset["student_batch_size"]
-    assert student["model"]["init_args"]["teacher_checkpoint"] == str(tmp_path / "t.ckpt")
+    assert student["model"]["init_args"]["training"]["teacher_checkpoint"] == str(tmp_path / "t.ckpt")
 
 
 def test_stop_after_names_a_stage(tmp_path: Path):

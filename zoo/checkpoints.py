@@ -72,9 +72,6 @@ def load_experiment(path: str | Path, accepted: dict[str, str], what: str) -> An
     hyper-parameters describe, is a CheckpointError naming the file and ``what`` it was given as.
     """
     import importlib
-    import inspect
-
-    from zoo.audio import AudioConfig
 
     ckpt = load_weights_only(path)
     hparams = dict(ckpt.get("hyper_parameters", {}))
@@ -85,17 +82,106 @@ def load_experiment(path: str | Path, accepted: dict[str, str], what: str) -> An
         raise CheckpointError(f"{what}: checkpoint {path} {found}, but {what} must be {wanted}")
     module, name = saved.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
-    params = inspect.signature(cls.__init__).parameters
-    kwargs = {k: v for k, v in hparams.items() if k in params}
-    if isinstance(kwargs.get("audio"), dict):
-        kwargs["audio"] = AudioConfig(**kwargs["audio"])
-    model = cls(**kwargs)
+    model = cls(**constructor_arguments(cls, hparams, path))
     try:
         report_state_dict_mismatch(path, ckpt["state_dict"], model.state_dict())
     except CheckpointError as err:
         raise CheckpointError(f"{what}: {err}") from err
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
+
+
+def constructor_arguments(cls: type, hparams: dict[str, Any], path: str | Path = "checkpoint") -> dict[str, Any]:
+    """The keyword arguments that rebuild ``cls`` from a checkpoint's hyper-parameters: its per-block configs typed
+    again (``zoo.config.config_arguments``), after ``upgrade_flat_hyperparameters`` for a checkpoint written before
+    the configs existed. A value no config takes is a CheckpointError naming the file."""
+    from zoo.config import config_arguments
+
+    try:
+        return config_arguments(cls, upgrade_flat_hyperparameters(cls, hparams))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path}: its hyper-parameters do not fit {cls.__name__}: {err}") from err
+
+
+def checkpoint_arguments(cls: type, path: str | Path, what: str) -> dict[str, Any]:
+    """``constructor_arguments`` of the checkpoint at ``path``; an unreadable one is a CheckpointError naming ``what``."""
+    try:
+        return constructor_arguments(cls, load_weights_only(path).get("hyper_parameters", {}), path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{what}: {err}") from err
+
+
+# the flat names of checkpoints written before the per-block configs that are not ``<block>_<field>`` or a field name
+_RENAMED = {"use_gst": "gst.enabled"}
+# hyper-parameters models no longer take (prediction writing moved to ``callbacks.PredictionWriter``): dropped
+_RETIRED = frozenset({"predict_dir", "griffin_lim_iters"})
+
+
+def upgrade_flat_hyperparameters(cls: type, hparams: dict[str, Any], apply_defaults: bool = True) -> dict[str, Any]:
+    """The one converter for checkpoints written before the per-block configs (``zoo.config``), whose modules took
+    every hyper-parameter flat (``attention_dim=128, postnet_channels=512, lr=1e-3``).
+
+    Each flat name is placed in the config argument (``net``, ``training``) of ``cls`` that has it: as a field of the
+    training config, of a block of the net config (``attention_dim`` -> ``net.decoder.attention_dim``), or as
+    ``<block>_<field>`` (``encoder_hidden`` -> ``net.encoder.hidden``), starting from the constructor's default
+    configs (a bare name two blocks have was the decoder's); a name with two places is a ValueError. Hyper-parameters that already use the configs are
+    returned as they are. ``apply_defaults=False`` returns the nested dicts of just the given names (what a YAML
+    config written for the flat signature becomes)."""
+    import dataclasses
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    configs = {name: p.default for name, p in params.items() if dataclasses.is_dataclass(p.default) and name != "audio"}
+    if not configs or any(name in hparams for name in configs):  # no per-block configs, or already in their layout
+        return dict(hparams)
+    places: dict[str, list[str]] = {}
+    for arg, default in configs.items():
+        for f in dataclasses.fields(default):
+            value = getattr(default, f.name)
+            if dataclasses.is_dataclass(value):  # a block of a net config
+                for g in dataclasses.fields(value):
+                    for flat in (g.name, f"{f.name}_{g.name}"):
+                        places.setdefault(flat, []).append(f"{arg}.{f.name}.{g.name}")
+            else:
+                places.setdefault(f.name, []).append(f"{arg}.{f.name}")
+    for flat, dotted in _RENAMED.items():
+        places[flat] = [f"net.{dotted}"]
+    out: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for flat, value in hparams.items():
+        if flat in params or flat.startswith("_"):  # the CLI's bookkeeping (_class_path, ...) stays
+            out[flat] = value
+            continue
+        if flat in _RETIRED:
+            continue
+        if flat not in places:
+            raise ValueError(f"the flat hyper-parameter {flat!r} is not a field of any of {cls.__name__}'s configs "
+                             f"({', '.join(configs)}): convert the checkpoint's hyper-parameters by hand (drop or rename "
+                             f"it) and save it again")
+        # "<block>_<field>" is that block's; a bare name two blocks have was the decoder's (Tacotron's
+        # encoder_prenet_sizes and prenet_sizes)
+        found = [p for p in places[flat] if p.split(".", 1)[1].replace(".", "_") == flat] or places[flat]
+        if len(found) > 1:
+            found = [p for p in found if ".decoder." in p] or found
+        if len(found) != 1:
+            raise ValueError(f"the flat hyper-parameter {flat!r} fits {found}")
+        arg, *path = found[0].split(".")
+        node = nested.setdefault(arg, {})
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    if not apply_defaults:
+        return {**out, **nested}
+    for arg, changes in nested.items():
+        out[arg] = _replace(configs[arg], changes)
+    return out
+
+
+def _replace(config: Any, changes: dict[str, Any]) -> Any:
+    import dataclasses
+
+    updates = {k: _replace(getattr(config, k), v) if isinstance(v, dict) else v for k, v in changes.items()}
+    return dataclasses.replace(config, **updates)
 
 
 def datamodule_hparams(path: str | Path) -> dict[str, Any]:

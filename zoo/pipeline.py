@@ -219,7 +219,7 @@ class Synthesizer:
     def synthesize(self, texts: Sequence[str], batch_size: int = 8, progress: bool = False) -> list[Synthesis]:
         """Texts -> utterances, in input order: text batches of similar lengths, then post-net and vocoder."""
         ids = self.encode(texts)
-        hp = self.model.hparams
+        hp = self.model.training_config
         r = self.model.reduction_factor
         guard = math.ceil(hp.max_decoder_frames / r) * r
         mels: list[Any] = [None] * len(ids)
@@ -347,7 +347,7 @@ class VoiceConverter:
             if m.ndim != 2 or m.shape[1] != self.audio.n_mels:
                 raise ValueError(f"source {i}: expected a (frames, {self.audio.n_mels}) mel, but got {tuple(m.shape)}")
         order = sorted(range(len(mels)), key=lambda i: mels[i].shape[0])
-        hp = self.model.hparams
+        hp = self.model.training_config
         results: list[Any] = [None] * len(mels)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

@@ -18,6 +18,34 @@ AUDIO_16K = {"sample_rate": 16000, "n_fft": 1024, "win_length": 800, "hop_length
              "fmin": 0.0, "fmax": 8000.0, "griffin_lim_power": 1.0}
 
 
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESET_DIR = CONFIG_DIR / "presets"
+
+
+def preset_names(config_name: str) -> list[str]:
+    """The presets of ``configs/<config_name>.yaml``: the files ``configs/presets/<config_name>/*.yaml``."""
+    return sorted(p.stem for p in (PRESET_DIR / config_name).glob("*.yaml"))
+
+
+def load_preset(config_name: str, preset: str) -> dict:
+    """``configs/presets/<config_name>/<preset>.yaml``: an override config (trainer, model and data blocks) that
+    ``python -m zoo fit --config configs/<config_name>.yaml --config <it>`` also accepts."""
+    path = PRESET_DIR / config_name / f"{preset}.yaml"
+    if not path.is_file():
+        raise ValueError(f"preset must be one of {preset_names(config_name)} for {config_name}, but got {preset!r}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def merge_configs(base: dict, over: dict) -> dict:
+    """``over`` merged into ``base`` the way the CLI composes ``--config`` files: dicts key by key, anything else
+    (lists, values) replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = merge_configs(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else (
+            copy.deepcopy(value))
+    return out
+
+
 def fit_stage(config: Path, overrides: dict, run_dir: Path) -> float:
     """``python -m zoo fit --config CONFIG --config RUN_DIR/overrides.yaml`` in this process; returns the seconds.
 

@@ -31,57 +31,19 @@ from typing import Any
 import torch
 
 from zoo.media import write_prediction
-from zoo.reproduce_common import fit_stage, stage_datamodule, stage_loggers, wandb_ids
+from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, stage_datamodule, stage_loggers, wandb_ids
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MODELS = ("tacotron", "tacotron2")
 CONFIGS = {"tacotron": "tacotron.yaml", "tacotron2": "tacotron2.yaml"}
 HELD_OUT = 5  # sentences of the test split synthesised free-running
 LENGTH_TOLERANCE = 0.3  # a stop counts when |predicted / reference frames - 1| <= this
 
-# Coarse 8 kHz frames (40 ms hop): 3.4x fewer decoder steps than 22 kHz / hop 256, as in the voice-conversion demo
-_AUDIO_8K = {"sample_rate": 8000, "n_fft": 512, "win_length": 512, "hop_length": 320, "n_mels": 40, "fmax": 4000.0}
-# What makes the small models align within minutes: a strong guided attention loss (Tachibana et al.; it is a mean
-# over all T_dec x T_enc cells, so with ~70 characters 50 here is ~0.7 per decoder step; 5 left the alignment
-# diffuse after 300 steps), lr 3e-3, and positive weighting of the one stop frame per utterance so the stop token
-# learns early.
-_TRAINING = {"reduction_factor": 2, "guided_attention_weight": 50.0, "stop_pos_weight": 8.0, "lr": 0.003}
-
-# A preset: the AudioConfig, corpus size and batch, each model's sizes, and the training budget of each model.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds: the test suite runs both models end to end with this one
-    "tiny": {
-        "audio": {**_AUDIO_8K, "n_mels": 16}, "embedded_size": 20, "batch_size": 4,
-        "tacotron": {"embedding_dim": 8, "encoder_prenet_sizes": [8, 8], "encoder_K": 2, "encoder_channels": 8,
-                     "encoder_gru_hidden": 8, "prenet_sizes": [8, 8], "attention_rnn_dim": 8, "decoder_rnn_dims": [8, 8],
-                     "attention_dim": 8, "postnet_K": 2, "postnet_channels": 8, "postnet_projection": 8,
-                     "postnet_gru_hidden": 8, "max_decoder_frames": 20},
-        "tacotron2": {"embedding_dim": 8, "encoder_conv_channels": 8, "encoder_lstm_hidden": 4, "prenet_sizes": [8, 8],
-                      "attention_rnn_dim": 8, "decoder_rnn_dims": [8], "attention_dim": 8, "attention_filters": 2,
-                      "attention_kernel_size": 3, "postnet_channels": 8, "max_decoder_frames": 20},
-        "trainer": {"max_epochs": 2, "limit_train_batches": 2, "limit_val_batches": 1, "max_time": None},
-    },
-    # each model trains 13 minutes (max_time) on a 2-core CPU shared with other jobs (docs/results/tacotron.md)
-    "demo": {
-        "audio": _AUDIO_8K, "embedded_size": 200, "batch_size": 8,
-        "tacotron": {"embedding_dim": 128, "encoder_prenet_sizes": [128, 64], "encoder_K": 8, "encoder_channels": 64,
-                     "encoder_gru_hidden": 64, "prenet_sizes": [64, 64], "attention_rnn_dim": 128,
-                     # location-sensitive, not the paper's content-based attention: content-based became diagonal
-                     # here but stayed diffuse (focus rate 0.19), and no held-out sentence stopped within +-30 % (docs/results/tacotron.md)
-                     "decoder_rnn_dims": [128, 128], "attention_kind": "location", "attention_dim": 64,
-                     "attention_filters": 8, "attention_kernel_size": 15, "postnet_K": 8, "postnet_channels": 64,
-                     "postnet_projection": 128, "postnet_gru_hidden": 64, "max_decoder_frames": 500},
-        "tacotron2": {"embedding_dim": 128, "encoder_conv_channels": 128, "encoder_lstm_hidden": 64,
-                      "prenet_sizes": [64, 64], "attention_rnn_dim": 128, "decoder_rnn_dims": [128],
-                      "attention_dim": 64, "attention_filters": 8, "attention_kernel_size": 15, "postnet_channels": 128,
-                      "max_decoder_frames": 500},
-        "trainer": {"max_epochs": 1000, "max_time": "00:00:13:00"},
-    },
-}
+PRESETS = tuple(preset_names("tacotron"))  # configs/presets/<model>/<preset>.yaml, one file per model and preset
 
 
-def _overrides(name: str, preset: dict, out: Path, data_root: str, wandb: bool) -> dict:
-    """The override config of one model's run (merged over its configs/*.yaml by the CLI)."""
+def _overrides(name: str, preset: str, out: Path, data_root: str, wandb: bool) -> dict:
+    """The override config of one model's run: its preset (``configs/presets/<model>/<preset>.yaml``) with this run's
+    folders and loggers merged over it (the CLI merges the result over ``configs/<model>.yaml``)."""
     run_dir = out / name
     loggers = stage_loggers(run_dir, f"reproduce-tacotron-{name}", wandb)
     trainer = {
@@ -92,12 +54,9 @@ def _overrides(name: str, preset: dict, out: Path, data_root: str, wandb: bool) 
                        # one file, overwritten at the end of every training epoch (also the one max_time cuts short)
                        "init_args": {"dirpath": str(run_dir / "checkpoints"), "filename": "last", "save_top_k": 1,
                                      "save_on_train_epoch_end": True}}],
-        **preset["trainer"],
     }
-    data = {"source": "embedded", "root": data_root, "embedded_size": preset["embedded_size"],
-            "batch_size": preset["batch_size"], "num_workers": 0, "progress": False, "audio": dict(preset["audio"])}
-    model = {**_TRAINING, **preset[name]}
-    return {"trainer": trainer, "model": {"init_args": model}, "data": {"init_args": data}}
+    data = {"root": data_root, "num_workers": 0, "progress": False}
+    return merge_configs(load_preset(name, preset), {"trainer": trainer, "data": {"init_args": data}})
 
 
 def _fit(name: str, overrides: dict, out: Path) -> tuple[Path, float]:
@@ -123,15 +82,20 @@ def _datamodule(name: str, overrides: dict):
     return dm
 
 
+def _load(name: str, ckpt: Path) -> Any:
+    from zoo.checkpoints import load_experiment
+
+    cls = f"zoo.models.tacotron.{'Tacotron' if name == 'tacotron' else 'Tacotron2'}"
+    return load_experiment(ckpt, {cls: name}, name)
+
+
 @torch.no_grad()
 def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, Any]:
     """Teacher-forced figures on the whole validation split, and free-running synthesis of the held-out sentences."""
     from zoo.metrics.alignment import diagonality, focus_rate
-    from zoo.models.tacotron import Tacotron, Tacotron2
     from zoo.sequence import decoder_steps
 
-    cls = Tacotron if name == "tacotron" else Tacotron2
-    model = cls.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    model = _load(name, ckpt)
     dm = _datamodule(name, overrides)
     torch.manual_seed(0)  # the pre-net's dropout stays on at inference: fix what it draws
     r = model.reduction_factor
@@ -146,7 +110,7 @@ def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, An
     figures: dict[str, Any] = {k: v / n for k, v in sums.items()} | {"val_utterances": n}
 
     held = dm.media_batch(HELD_OUT, "test")
-    guard = math.ceil(model.hparams.max_decoder_frames / r) * r
+    guard = math.ceil(model.training_config.max_decoder_frames / r) * r
     # Griffin-Lim wav + alignment png per sentence in OUT/<model>/samples/
     results = [write_prediction(out / name / "samples", p) for p in model.predict_step(held, 0)]
     stops = []
@@ -168,12 +132,11 @@ def _alignment_plot(out: Path, overrides: dict[str, dict], ckpts: dict[str, Path
     """Per model: the teacher-forced alignment of the first validation utterance and the free-running one of the
     first held-out sentence."""
     from zoo.plotting import pyplot
-    from zoo.models.tacotron import Tacotron, Tacotron2
 
     plt = pyplot()
     fig, axes = plt.subplots(len(ckpts), 2, figsize=(12, 3.6 * len(ckpts)), squeeze=False)
     for row, (name, ckpt) in enumerate(ckpts.items()):
-        model = (Tacotron if name == "tacotron" else Tacotron2).load_from_checkpoint(ckpt, map_location="cpu").eval()
+        model = _load(name, ckpt)
         dm = _datamodule(name, overrides[name])
         torch.manual_seed(0)
         val = dm.media_batch(1, "val")
@@ -221,36 +184,42 @@ def run(preset_name: str, out: Path, data_root: str = "data", wandb: bool = True
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ValueError(f"models must be a non-empty subset of {MODELS}, but got {list(models)}")
-    preset = PRESETS[preset_name]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     overrides, ckpts, report_models = {}, {}, {}
     for name in models:
-        overrides[name] = _overrides(name, preset, out, data_root, wandb)
+        overrides[name] = _overrides(name, preset_name, out, data_root, wandb)
         ckpts[name], seconds = _fit(name, overrides[name], out)
         figures = _evaluate(name, ckpts[name], overrides[name], out)
         saved = torch.load(ckpts[name], map_location="cpu", weights_only=False)
         settings = overrides[name]["model"]["init_args"]
+        training = settings.get("training", {})
         report_models[name] = {
             "diagonality": figures.pop("diagonality"), "focus_rate": figures.pop("focus_rate"),
             "stops_ok": figures.pop("stops_ok"), **figures,
-            "reduction_factor": settings["reduction_factor"],
-            "guided_attention_weight": settings["guided_attention_weight"],
+            "reduction_factor": model_net(settings)["decoder"]["reduction_factor"],
+            "guided_attention_weight": training["guided_attention_weight"],
             "global_step": saved["global_step"], "epochs": saved["epoch"] + 1, "train_seconds": seconds,
             "curve": _val_curve(out / name),
             "wandb_run_ids": wandb_ids(out / name) if wandb else [],
         }
     images = [_curve_plot(out, report_models), _alignment_plot(out, overrides, ckpts)]
+    first = overrides[models[0]]
+    data = first["data"]["init_args"]
     report: dict[str, Any] = {
         "preset": preset_name, "command": command,
-        "data": f"embedded eSpeak LJSpeech-layout corpus ({preset['embedded_size']} utt.), AudioConfig {preset['audio']}",
+        "data": f"embedded eSpeak LJSpeech-layout corpus ({data['embedded_size']} utt.), AudioConfig {data['audio']}",
         **report_models,
         "criteria": {name: {"diagonality_at_least_0.7": m["diagonality"] >= 0.7,
                             "focus_rate_at_least_0.5": m["focus_rate"] >= 0.5,
                             "stops_ok_at_least_4_of_5": m["stops_ok"] >= 4,
                             "trained_under_15_min": m["train_seconds"] < 15 * 60}
                      for name, m in report_models.items()},
-        "sizes": {name: preset[name] for name in models}, "training": _TRAINING,
+        "sizes": {name: model_net(overrides[name]["model"]["init_args"]) for name in models},
+        # the training settings both presets share (the report's header), then each model's own
+        "training": {"reduction_factor": model_net(first["model"]["init_args"])["decoder"]["reduction_factor"],
+                     **{k: v for k, v in first["model"]["init_args"].get("training", {}).items()
+                        if k != "max_decoder_frames"}},
         "total_seconds": time.perf_counter() - start, "images": images,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -293,6 +262,10 @@ def _markdown(report: dict, models: tuple[str, ...]) -> str:
                       + ", ".join(m["wandb_run_ids"]), ""]
     lines += [f"![{name}]({name})" for name in report["images"]] + [""]
     return "\n".join(lines)
+
+
+def model_net(init_args: dict) -> dict:
+    return init_args.get("net", {})
 
 
 def _plain(settings: dict) -> str:

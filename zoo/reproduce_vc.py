@@ -180,7 +180,12 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
             epochs = preset["students"]["max_epochs"]
             model.update({"distill_schedule": "linear",
                           "distill_epochs": max(1, round(preset["distill_decay_fraction"] * epochs))})
-    return {"trainer": trainer, "model": {"init_args": model}, "data": config_data}
+    # the presets still name the module's arguments flat: placed in its net and training configs here
+    from zoo.checkpoints import upgrade_flat_hyperparameters
+    from zoo.models.vc import VoiceConversion
+
+    nested = upgrade_flat_hyperparameters(VoiceConversion, model, apply_defaults=False)
+    return {"trainer": trainer, "model": {"init_args": nested}, "data": config_data}
 
 
 def stages(preset: dict, data_root: str) -> tuple[str, ...]:
@@ -475,7 +480,7 @@ def _markdown(report: dict, preset: dict) -> str:
                      f"{_fmt(r['cer'], 1)} |")
     lines += [
         "", "Checkpoints scored: " + "; ".join(f"{k} `{v['checkpoint']}`" for k, v in rows.items() if v["checkpoint"]),
-        f"; converted wavs under `wavs/<row>/`.", "",
+        "; converted wavs under `wavs/<row>/`.", "",
         "## Attention", "",
         f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(preset)} x CE(teacher "
         "attention, student attention) to its loss (no guided attention for either; the teacher had it). Focus rate "

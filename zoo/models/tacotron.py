@@ -15,7 +15,6 @@ configured corpus by default, or your own sentences with the text-prompt DataMod
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -25,6 +24,7 @@ from torch import Tensor
 import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule with the CLI)
 from datamodules.batches import SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
+from zoo.config import block_config, config_from_value
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
@@ -41,48 +41,78 @@ def scheduled_teacher_forcing_ratio(step: int, start: float, final: float | None
     return start + (final - start) * progress
 
 
+@block_config
+class Seq2SeqTrainingConfig:
+    """How an attention decoder model trains and stops: Adam's ``lr`` and ``weight_decay``; the stop-token BCE's
+    ``stop_weight`` and ``stop_pos_weight`` (weight of the one positive frame per utterance); the guided attention loss
+    (Tachibana et al. 2017) weight (0: off) and ``guided_attention_sigma``; at inference the ``max_decoder_frames``
+    guard and the stop probability ``stop_threshold``. Shared by text-to-speech and voice conversion."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    stop_weight: float = 1.0
+    stop_pos_weight: float = 1.0
+    guided_attention_weight: float = 0.0
+    guided_attention_sigma: float = 0.2
+    max_decoder_frames: int = 1000
+    stop_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        if self.lr <= 0:
+            raise ValueError(f"{name}.lr must be > 0, but got {self.lr}")
+        for field, value in (("weight_decay", self.weight_decay), ("stop_weight", self.stop_weight),
+                             ("guided_attention_weight", self.guided_attention_weight)):
+            if value < 0:
+                raise ValueError(f"{name}.{field} must be >= 0, but got {value}")
+        if self.guided_attention_sigma <= 0:
+            raise ValueError(f"{name}.guided_attention_sigma must be > 0, but got {self.guided_attention_sigma}")
+        if self.max_decoder_frames < 1:
+            raise ValueError(f"{name}.max_decoder_frames must be >= 1, but got {self.max_decoder_frames}")
+        if not 0.0 < self.stop_threshold < 1.0:
+            raise ValueError(f"{name}.stop_threshold must be in (0, 1), but got {self.stop_threshold}")
+
+
+@block_config
+class TacotronTrainingConfig(Seq2SeqTrainingConfig):
+    """``Seq2SeqTrainingConfig`` plus scheduled sampling (Bengio et al. 2015): the teacher-forcing ratio decays
+    linearly from ``teacher_forcing_ratio`` to ``teacher_forcing_final`` (None: constant) over
+    ``teacher_forcing_decay_steps`` optimiser steps."""
+
+    teacher_forcing_ratio: float = 1.0
+    teacher_forcing_final: float | None = None
+    teacher_forcing_decay_steps: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for field, value in (("teacher_forcing_ratio", self.teacher_forcing_ratio),
+                             ("teacher_forcing_final", self.teacher_forcing_final)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"TacotronTrainingConfig.{field} must be in [0, 1], but got {value}")
+        if self.teacher_forcing_decay_steps < 0:
+            raise ValueError(f"TacotronTrainingConfig.teacher_forcing_decay_steps must be >= 0, but got "
+                             f"{self.teacher_forcing_decay_steps}")
+
+
 class _TacotronExperiment(L.LightningModule):
     """What both experiments share: the teacher-forced step, alignment figures, media, prediction, optimiser."""
 
     net: nets.Tacotron | nets.Tacotron2
+    training_config: TacotronTrainingConfig
 
-    def _init_training(
-        self, audio: AudioConfig, reduction_factor: int, lr: float, weight_decay: float,
-        teacher_forcing_ratio: float, teacher_forcing_final: float | None, teacher_forcing_decay_steps: int,
-        guided_attention_weight: float, guided_attention_sigma: float, stop_weight: float,
-        max_decoder_frames: int, stop_threshold: float,
-    ) -> None:
-        if not isinstance(audio, AudioConfig):
-            raise ValueError(f"audio must be an AudioConfig, but got {type(audio).__name__}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, but got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, but got {weight_decay}")
-        for name, value in (("teacher_forcing_ratio", teacher_forcing_ratio),
-                            ("teacher_forcing_final", teacher_forcing_final)):
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], but got {value}")
-        if teacher_forcing_decay_steps < 0:
-            raise ValueError(f"teacher_forcing_decay_steps must be >= 0, but got {teacher_forcing_decay_steps}")
-        if guided_attention_weight < 0:
-            raise ValueError(f"guided_attention_weight must be >= 0, but got {guided_attention_weight}")
-        if guided_attention_sigma <= 0:
-            raise ValueError(f"guided_attention_sigma must be > 0, but got {guided_attention_sigma}")
-        if stop_weight < 0:
-            raise ValueError(f"stop_weight must be >= 0, but got {stop_weight}")
-        if max_decoder_frames < 1:
-            raise ValueError(f"max_decoder_frames must be >= 1, but got {max_decoder_frames}")
-        if not 0.0 < stop_threshold < 1.0:
-            raise ValueError(f"stop_threshold must be in (0, 1), but got {stop_threshold}")
-        self.audio = audio
-        self.reduction_factor = reduction_factor
+    def _setup(self, audio: AudioConfig, net_config: Any, training: TacotronTrainingConfig | dict) -> None:
+        self.audio = config_from_value(AudioConfig, audio, "audio")
+        self.net_config = net_config
+        # a checkpoint's hyper-parameters hold the configs as dicts (Lightning's load_from_checkpoint passes them on)
+        self.training_config = config_from_value(TacotronTrainingConfig, training, "training")
+        self.reduction_factor = net_config.decoder.reduction_factor
 
     # --- losses -------------------------------------------------------------------------------------------------
     def _reconstruction_losses(self, out: Any, batch: SpeechBatch) -> dict[str, Tensor]:
         raise NotImplementedError
 
     def _losses(self, out: Any, batch: SpeechBatch) -> dict[str, Tensor]:
-        hp = self.hparams
+        hp = self.training_config
         losses = self._reconstruction_losses(out, batch)
         total = sum(losses.values())
         losses["stop"] = stop_token_loss(out.stop_logits, batch.mel_lengths, hp.stop_pos_weight)
@@ -97,7 +127,7 @@ class _TacotronExperiment(L.LightningModule):
         return losses
 
     def teacher_forcing_ratio(self) -> float:
-        hp = self.hparams
+        hp = self.training_config
         return scheduled_teacher_forcing_ratio(
             self.global_step, hp.teacher_forcing_ratio, hp.teacher_forcing_final, hp.teacher_forcing_decay_steps
         )
@@ -135,7 +165,7 @@ class _TacotronExperiment(L.LightningModule):
         self._common_step(batch, "test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.hparams
+        hp = self.training_config
         return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=hp.weight_decay)
 
     # --- media --------------------------------------------------------------------------------------------------
@@ -162,7 +192,8 @@ class _TacotronExperiment(L.LightningModule):
     @torch.no_grad()
     def synthesize(self, text: Tensor, text_lengths: Tensor) -> Any:
         """Free-running inference (stop token, ``max_decoder_frames`` guard) on (B, L) symbol ids."""
-        return self.net.infer(text, text_lengths, self.hparams.max_decoder_frames, self.hparams.stop_threshold)
+        hp = self.training_config
+        return self.net.infer(text, text_lengths, hp.max_decoder_frames, hp.stop_threshold)
 
     def _waveform(self, out: Any, i: int) -> Tensor:
         """Griffin-Lim of utterance ``i``'s predicted mel (Tacotron overrides: its linear spectrogram)."""
@@ -173,7 +204,7 @@ class _TacotronExperiment(L.LightningModule):
         ``callbacks.prediction.PredictionWriter``."""
         out = self.synthesize(batch.text, batch.text_lengths)
         r = self.reduction_factor
-        guard_frames = math.ceil(self.hparams.max_decoder_frames / r) * r
+        guard_frames = math.ceil(self.training_config.max_decoder_frames / r) * r
         mel = self.predicted_mel(out)
         predictions = []
         for i, utt_id in enumerate(batch.ids):
@@ -188,62 +219,22 @@ class _TacotronExperiment(L.LightningModule):
 
 class Tacotron2(_TacotronExperiment):
     """Tacotron 2 (Shen et al. 2018): MSE on the mel before and after the post-net, stop-token BCE; optional GST,
-    guided attention loss (Tachibana et al. 2017) and scheduled sampling."""
+    guided attention loss (Tachibana et al. 2017) and scheduled sampling. ``vocab_size`` and ``audio`` come from the
+    data (linked by the CLI); the network's hyper-parameters are ``net`` (``--model.net.decoder.attention_dim 64``)."""
 
     def __init__(
         self,
+        *,
         audio: AudioConfig = AudioConfig(),
         vocab_size: int = 66,
-        reduction_factor: int = 1,
-        embedding_dim: int = 512,
-        encoder_conv_channels: int = 512,
-        encoder_kernel_size: int = 5,
-        encoder_n_convs: int = 3,
-        encoder_lstm_hidden: int = 256,
-        encoder_dropout: float = 0.5,
-        prenet_sizes: Sequence[int] = (256, 256),
-        prenet_dropout: float = 0.5,
-        attention_rnn_dim: int = 1024,
-        decoder_rnn_dims: Sequence[int] = (1024,),
-        attention_kind: str = "location",
-        attention_dim: int = 128,
-        attention_filters: int | None = None,
-        attention_kernel_size: int | None = None,
-        attention_dropout: float = 0.1,
-        decoder_dropout: float = 0.1,
-        postnet_channels: int = 512,
-        postnet_kernel_size: int = 5,
-        postnet_n_convs: int = 5,
-        postnet_dropout: float = 0.5,
-        use_gst: bool = False,
-        gst_tokens: int = 10,
-        gst_heads: int = 4,
-        gst_ref_channels: Sequence[int] = (32, 32, 64, 64, 128, 128),
-        gst_ref_gru_hidden: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-6,
-        teacher_forcing_ratio: float = 1.0,
-        teacher_forcing_final: float | None = None,
-        teacher_forcing_decay_steps: int = 0,
-        guided_attention_weight: float = 0.0,
-        guided_attention_sigma: float = 0.2,
-        stop_weight: float = 1.0,
-        stop_pos_weight: float = 1.0,
-        max_decoder_frames: int = 1000,
-        stop_threshold: float = 0.5,
+        net: nets.Tacotron2Config = nets.Tacotron2Config(),
+        training: TacotronTrainingConfig = TacotronTrainingConfig(),
     ) -> None:
         super().__init__()
-        self._init_training(audio, reduction_factor, lr, weight_decay, teacher_forcing_ratio, teacher_forcing_final,
-                            teacher_forcing_decay_steps, guided_attention_weight, guided_attention_sigma, stop_weight,
-                            max_decoder_frames, stop_threshold)
-        self.save_hyperparameters()
-        self.net = nets.Tacotron2(
-            vocab_size, audio.n_mels, reduction_factor, embedding_dim, encoder_conv_channels, encoder_kernel_size,
-            encoder_n_convs, encoder_lstm_hidden, encoder_dropout, prenet_sizes, prenet_dropout, attention_rnn_dim,
-            decoder_rnn_dims, attention_kind, attention_dim, attention_filters, attention_kernel_size,
-            attention_dropout, decoder_dropout, postnet_channels, postnet_kernel_size, postnet_n_convs,
-            postnet_dropout, use_gst, gst_tokens, gst_heads, gst_ref_channels, gst_ref_gru_hidden,
-        )
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        net = config_from_value(nets.Tacotron2Config, net, "net")
+        self._setup(audio, net, training)
+        self.net = nets.Tacotron2(vocab_size, self.audio.n_mels, net)
 
     def _reconstruction_losses(self, out: nets.Tacotron2Output, batch: SpeechBatch) -> dict[str, Tensor]:
         return {
@@ -261,57 +252,17 @@ class Tacotron(_TacotronExperiment):
 
     def __init__(
         self,
+        *,
         audio: AudioConfig = AudioConfig(),
         vocab_size: int = 66,
-        reduction_factor: int = 2,
-        embedding_dim: int = 256,
-        encoder_prenet_sizes: Sequence[int] = (256, 128),
-        encoder_K: int = 16,
-        encoder_channels: int = 128,
-        encoder_gru_hidden: int = 128,
-        prenet_sizes: Sequence[int] = (256, 128),
-        prenet_dropout: float = 0.5,
-        attention_rnn_dim: int = 256,
-        decoder_rnn_dims: Sequence[int] = (256, 256),
-        attention_kind: str = "content",
-        attention_dim: int = 256,
-        attention_filters: int | None = None,
-        attention_kernel_size: int | None = None,
-        attention_dropout: float = 0.0,
-        decoder_dropout: float = 0.0,
-        postnet_K: int = 8,
-        postnet_channels: int = 128,
-        postnet_projection: int = 256,
-        postnet_gru_hidden: int = 128,
-        use_gst: bool = False,
-        gst_tokens: int = 10,
-        gst_heads: int = 4,
-        gst_ref_channels: Sequence[int] = (32, 32, 64, 64, 128, 128),
-        gst_ref_gru_hidden: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        teacher_forcing_ratio: float = 1.0,
-        teacher_forcing_final: float | None = None,
-        teacher_forcing_decay_steps: int = 0,
-        guided_attention_weight: float = 0.0,
-        guided_attention_sigma: float = 0.2,
-        stop_weight: float = 1.0,
-        stop_pos_weight: float = 1.0,
-        max_decoder_frames: int = 1000,
-        stop_threshold: float = 0.5,
+        net: nets.TacotronConfig = nets.TacotronConfig(),
+        training: TacotronTrainingConfig = TacotronTrainingConfig(weight_decay=0.0),
     ) -> None:
         super().__init__()
-        self._init_training(audio, reduction_factor, lr, weight_decay, teacher_forcing_ratio, teacher_forcing_final,
-                            teacher_forcing_decay_steps, guided_attention_weight, guided_attention_sigma, stop_weight,
-                            max_decoder_frames, stop_threshold)
-        self.save_hyperparameters()
-        self.net = nets.Tacotron(
-            vocab_size, audio.n_mels, audio.n_freq, reduction_factor, embedding_dim, encoder_prenet_sizes, encoder_K,
-            encoder_channels, encoder_gru_hidden, prenet_sizes, prenet_dropout, attention_rnn_dim, decoder_rnn_dims,
-            attention_kind, attention_dim, attention_filters, attention_kernel_size, attention_dropout,
-            decoder_dropout, postnet_K, postnet_channels, postnet_projection, postnet_gru_hidden, use_gst, gst_tokens,
-            gst_heads, gst_ref_channels, gst_ref_gru_hidden,
-        )
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        net = config_from_value(nets.TacotronConfig, net, "net")
+        self._setup(audio, net, training)
+        self.net = nets.Tacotron(vocab_size, self.audio.n_mels, self.audio.n_freq, net)
 
     def _reconstruction_losses(self, out: nets.TacotronOutput, batch: SpeechBatch) -> dict[str, Tensor]:
         if batch.linear is None:

@@ -17,9 +17,7 @@ loader (the test split); ``callbacks.prediction.PredictionWriter`` writes them (
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,26 +28,19 @@ from torch import Tensor
 
 from datamodules.batches import ParallelBatch, SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
-from zoo.checkpoints import load_weights_only, report_state_dict_mismatch
+from zoo.config import block_config, config_from_value
+from zoo.checkpoints import checkpoint_arguments, load_weights_only, report_state_dict_mismatch
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.metrics.mel_distance import mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
-from zoo.nn.vc import Seq2SeqVC, VCOutput
+from zoo.models.tacotron import Seq2SeqTrainingConfig
+from zoo.nn.vc import Seq2SeqVC, Seq2SeqVCConfig, VCOutput
 from zoo.sequence import decoder_steps
 
 DistillSchedule = Literal["constant", "step", "linear"]
-
-# constructor arguments that define the network (a teacher checkpoint's hyper-parameters rebuild its net from these)
-NET_ARGS = (
-    "encoder_hidden", "encoder_pyramid_layers", "encoder_dropout", "reduction_factor", "prenet_sizes", "prenet_dropout",
-    "attention_rnn_dim", "decoder_rnn_dims", "attention_kind", "attention_dim", "attention_filters",
-    "attention_kernel_size", "attention_dropout", "decoder_dropout", "postnet_channels", "postnet_kernel_size",
-    "postnet_n_convs", "postnet_dropout",
-)
-
 
 def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | None, epoch: float) -> float:
     """lambda at a (fractional) epoch: ``constant``; ``step`` (lambda until ``epochs``, then 0); ``linear`` (from lambda
@@ -82,27 +73,15 @@ def load_net_weights(net: torch.nn.Module, path: str | Path, what: str = "init_f
 def load_teacher(path: str | Path) -> Seq2SeqVC:
     """The frozen teacher of a VoiceConversion checkpoint: its net rebuilt from the checkpoint's hyper-parameters,
     in eval mode, without gradients."""
-    ckpt = _read_checkpoint(path, "teacher")
-    hp = ckpt.get("hyper_parameters", {})
-    missing = [k for k in (*NET_ARGS, "audio") if k not in hp]
-    if missing:
-        raise CheckpointError(f"teacher checkpoint {path} is not a VoiceConversion checkpoint (hyper-parameters lack {missing})")
-    audio = hp["audio"]  # an AudioConfig, or its fields when LightningCLI recorded the parsed config
-    n_mels = audio.n_mels if isinstance(audio, AudioConfig) else audio["n_mels"]
-    teacher = Seq2SeqVC(n_mels, **{k: hp[k] for k in NET_ARGS})
+    kwargs = checkpoint_arguments(VoiceConversion, path, "teacher")
+    teacher = Seq2SeqVC(kwargs["audio"].n_mels, kwargs["net"])
     load_net_weights(teacher, path, "teacher")
     return teacher.eval().requires_grad_(False)
 
 
 def load_model(path: str | Path) -> VoiceConversion:
     """A trained VoiceConversion (student or teacher) from its checkpoint, weights only, in eval mode."""
-    ckpt = _read_checkpoint(path, "model")
-    accepted = inspect.signature(VoiceConversion.__init__).parameters
-    # LightningCLI records bookkeeping entries (_class_path, ...) beside the constructor arguments
-    hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if k in accepted}
-    if isinstance(hp.get("audio"), dict):
-        hp["audio"] = AudioConfig(**hp["audio"])
-    model = VoiceConversion(**hp)
+    model = VoiceConversion(**checkpoint_arguments(VoiceConversion, path, "model"))
     load_net_weights(model.net, path, "model")
     return model.eval()
 
@@ -116,75 +95,64 @@ def _pair(batch: ParallelBatch | SpeechBatch) -> tuple[Tensor, Tensor, Tensor, T
     return batch.mel, batch.mel_lengths, batch.mel, batch.mel_lengths
 
 
+@block_config
+class VCTrainingConfig(Seq2SeqTrainingConfig):
+    """``Seq2SeqTrainingConfig`` plus: ``mel_loss`` "l1" | "mse"; attention distillation from the frozen teacher at
+    ``teacher_checkpoint`` with weight ``distill_weight`` (0: the baseline student) on a ``distill_schedule``
+    ("constant"; "step": off after ``distill_epochs``; "linear": to 0 over ``distill_epochs``); ``init_from``: a
+    checkpoint whose net weights start the run (the teacher's fine-tuning from its autoencoder); validation figures:
+    alignment probes every ``probe_every_n_steps`` optimiser steps of epoch 0 (0: off) and the proxy cepstral distance
+    of the first ``mcd_max_utterances`` validation conversions."""
+
+    mel_loss: Literal["l1", "mse"] = "l1"
+    teacher_checkpoint: str | None = None
+    distill_weight: float = 0.0
+    distill_schedule: DistillSchedule = "constant"
+    distill_epochs: int | None = None
+    init_from: str | None = None
+    probe_every_n_steps: int = 0
+    mcd_max_utterances: int = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for field, value in (("distill_weight", self.distill_weight), ("probe_every_n_steps", self.probe_every_n_steps),
+                             ("mcd_max_utterances", self.mcd_max_utterances)):
+            if value < 0:
+                raise ValueError(f"VCTrainingConfig.{field} must be >= 0, but got {value}")
+        if self.mel_loss not in ("l1", "mse"):
+            raise ValueError(f"VCTrainingConfig.mel_loss must be 'l1' or 'mse', but got {self.mel_loss!r}")
+        if self.distill_schedule not in ("constant", "step", "linear"):
+            raise ValueError(f"VCTrainingConfig.distill_schedule must be constant, step or linear, but got "
+                             f"{self.distill_schedule!r}")
+        if self.distill_schedule != "constant" and (self.distill_epochs is None or self.distill_epochs < 1):
+            raise ValueError(f"VCTrainingConfig.distill_schedule {self.distill_schedule!r} needs distill_epochs >= 1, "
+                             f"but got {self.distill_epochs}")
+        if self.distill_weight > 0 and self.teacher_checkpoint is None:
+            raise ValueError("VCTrainingConfig.distill_weight > 0 needs a teacher: set teacher_checkpoint to the "
+                             "fine-tuned teacher's checkpoint (or distill_weight 0 for the no-distillation baseline)")
+
+
 class VoiceConversion(L.LightningModule):
-    """Seq2seq VC (pyramidal BiLSTM encoder, Tacotron 2 decoder) with optional attention distillation."""
+    """Seq2seq VC (pyramidal BiLSTM encoder, Tacotron 2 decoder) with optional attention distillation. ``audio`` comes
+    from the data (linked by the CLI); the network is ``net`` (``--model.net.decoder.attention_dim 64``), the rest
+    ``training``."""
 
     def __init__(
         self,
+        *,
         audio: AudioConfig = AudioConfig(),
-        encoder_hidden: int = 256,
-        encoder_pyramid_layers: int = 2,
-        encoder_dropout: float = 0.0,
-        reduction_factor: int = 2,
-        prenet_sizes: Sequence[int] = (256, 256),
-        prenet_dropout: float = 0.5,
-        attention_rnn_dim: int = 512,
-        decoder_rnn_dims: Sequence[int] = (512,),
-        attention_kind: str = "location",
-        attention_dim: int = 128,
-        attention_filters: int | None = 32,
-        attention_kernel_size: int | None = 31,
-        attention_dropout: float = 0.1,
-        decoder_dropout: float = 0.1,
-        postnet_channels: int = 0,
-        postnet_kernel_size: int = 5,
-        postnet_n_convs: int = 5,
-        postnet_dropout: float = 0.5,
-        mel_loss: Literal["l1", "mse"] = "l1",
-        stop_weight: float = 1.0,
-        stop_pos_weight: float = 1.0,
-        guided_attention_weight: float = 0.0,
-        guided_attention_sigma: float = 0.2,
-        teacher_checkpoint: str | None = None,
-        distill_weight: float = 0.0,
-        distill_schedule: DistillSchedule = "constant",
-        distill_epochs: int | None = None,
-        init_from: str | None = None,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-6,
-        probe_every_n_steps: int = 0,
-        mcd_max_utterances: int = 16,
-        max_decoder_frames: int = 1000,
-        stop_threshold: float = 0.5,
+        net: Seq2SeqVCConfig = Seq2SeqVCConfig(),
+        training: VCTrainingConfig = VCTrainingConfig(),
     ) -> None:
         super().__init__()
-        if not isinstance(audio, AudioConfig):
-            raise ValueError(f"audio must be an AudioConfig, but got {type(audio).__name__}")
-        for name, value in (("lr", lr),):
-            if value <= 0:
-                raise ValueError(f"{name} must be > 0, but got {value}")
-        for name, value in (("weight_decay", weight_decay), ("stop_weight", stop_weight),
-                            ("guided_attention_weight", guided_attention_weight), ("distill_weight", distill_weight),
-                            ("probe_every_n_steps", probe_every_n_steps), ("mcd_max_utterances", mcd_max_utterances)):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, but got {value}")
-        if mel_loss not in ("l1", "mse"):
-            raise ValueError(f"mel_loss must be 'l1' or 'mse', but got {mel_loss!r}")
-        if distill_schedule not in ("constant", "step", "linear"):
-            raise ValueError(f"distill_schedule must be constant, step or linear, but got {distill_schedule!r}")
-        if distill_schedule != "constant" and (distill_epochs is None or distill_epochs < 1):
-            raise ValueError(f"distill_schedule {distill_schedule!r} needs distill_epochs >= 1, but got {distill_epochs}")
-        if distill_weight > 0 and teacher_checkpoint is None:
-            raise ValueError("distill_weight > 0 needs a teacher: set teacher_checkpoint to the fine-tuned teacher's "
-                             "checkpoint (or distill_weight 0 for the no-distillation baseline)")
-        if max_decoder_frames < 1:
-            raise ValueError(f"max_decoder_frames must be >= 1, but got {max_decoder_frames}")
-        if not 0.0 < stop_threshold < 1.0:
-            raise ValueError(f"stop_threshold must be in (0, 1), but got {stop_threshold}")
-        self.save_hyperparameters()
-        self.audio = audio
-        self.reduction_factor = reduction_factor
-        self.net = Seq2SeqVC(audio.n_mels, **{k: getattr(self.hparams, k) for k in NET_ARGS})
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        # a checkpoint's hyper-parameters hold the configs as dicts (Lightning's load_from_checkpoint passes them on)
+        net = config_from_value(Seq2SeqVCConfig, net, "net")
+        self.audio = config_from_value(AudioConfig, audio, "audio")
+        self.net_config = net
+        self.training_config = config_from_value(VCTrainingConfig, training, "training")
+        self.reduction_factor = net.decoder.reduction_factor
+        self.net = Seq2SeqVC(self.audio.n_mels, net)
         self._teacher: Seq2SeqVC | None = None  # set in setup("fit"); a plain attribute, see the module docstring
         self._probe_batch: Any = None
         self._initialised = False
@@ -205,7 +173,7 @@ class VoiceConversion(L.LightningModule):
         # neither the teacher nor the initial weights
         if stage != "fit" or self._initialised:
             return
-        hp = self.hparams
+        hp = self.training_config
         if hp.init_from is not None:
             load_net_weights(self.net, hp.init_from)
         if hp.distill_weight > 0:
@@ -231,14 +199,14 @@ class VoiceConversion(L.LightningModule):
             return teacher(src, src_lengths, tgt, tgt_lengths).alignments  # (B, N, T_enc)
 
     def distill_weight(self) -> float:
-        hp = self.hparams
+        hp = self.training_config
         batches = self.trainer.num_training_batches if self._trainer is not None else float("inf")
         epoch = self.global_step / batches if 0 < batches < float("inf") else float(self.current_epoch)
         return distill_weight_at(hp.distill_weight, hp.distill_schedule, hp.distill_epochs, epoch)
 
     # --- losses and steps ----------------------------------------------------------------------------------------
     def _losses(self, out: VCOutput, batch: Any, stage: str) -> dict[str, Tensor]:
-        hp = self.hparams
+        hp = self.training_config
         src, src_lengths, tgt, tgt_lengths = _pair(batch)
         losses = {"mel": masked_spectrogram_loss(out.mel, tgt, tgt_lengths, hp.mel_loss)}
         if self.net.postnet is not None:
@@ -291,7 +259,7 @@ class VoiceConversion(L.LightningModule):
     def _conversion_figures(self, batch: Any, batch_idx: int, stage: str) -> None:
         """Proxy cepstral distance and duration ratio of free-running conversions of the first ``mcd_max_utterances``
         of the loader."""
-        budget = self.hparams.mcd_max_utterances
+        budget = self.training_config.mcd_max_utterances
         src, src_lengths, tgt, tgt_lengths = _pair(batch)
         start = batch_idx * src.shape[0]  # the loaders are in order and all but the last batch are full
         n = min(src.shape[0], budget - start)
@@ -305,8 +273,8 @@ class VoiceConversion(L.LightningModule):
     def conversion_figures(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Mean proxy cepstral distance (dB) and predicted/target duration of free-running conversions; the max-length guard is twice
         the longest target (a conversion that never stops scores a duration ratio near 2)."""
-        max_frames = min(self.hparams.max_decoder_frames, 2 * int(tgt_lengths.max()))
-        out = self.net.infer(src, src_lengths, max_frames, self.hparams.stop_threshold)
+        max_frames = min(self.training_config.max_decoder_frames, 2 * int(tgt_lengths.max()))
+        out = self.net.infer(src, src_lengths, max_frames, self.training_config.stop_threshold)
         mcds, ratios = [], []
         for i in range(src.shape[0]):
             n, m = int(out.lengths[i]), int(tgt_lengths[i])
@@ -318,7 +286,7 @@ class VoiceConversion(L.LightningModule):
 
     # --- alignment probes inside epoch 0 -------------------------------------------------------------------------
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        every = self.hparams.probe_every_n_steps
+        every = self.training_config.probe_every_n_steps
         if every <= 0 or self.current_epoch > 0 or self.global_step % every != 0:
             return
         # straight to the loggers: self.log's step metrics are only written every log_every_n_steps
@@ -340,7 +308,7 @@ class VoiceConversion(L.LightningModule):
         return self._alignment_figures(out, tgt_lengths)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.hparams
+        hp = self.training_config
         return torch.optim.Adam(self.net.parameters(), lr=hp.lr, eps=1e-6, weight_decay=hp.weight_decay)
 
     # --- media and prediction ------------------------------------------------------------------------------------
@@ -359,7 +327,7 @@ class VoiceConversion(L.LightningModule):
         """Source mel -> free-running converted mel -> Griffin-Lim wav, with each utterance's alignment; written by
         ``callbacks.prediction.PredictionWriter``."""
         src, src_lengths, _, _ = _pair(batch)
-        out = self.net.infer(src, src_lengths, self.hparams.max_decoder_frames, self.hparams.stop_threshold)
+        out = self.net.infer(src, src_lengths, self.training_config.max_decoder_frames, self.training_config.stop_threshold)
         predictions = []
         for i, utt_id in enumerate(batch.ids):
             n = int(out.lengths[i])
@@ -371,4 +339,4 @@ class VoiceConversion(L.LightningModule):
         return predictions
 
 
-__all__ = ["VoiceConversion", "distill_weight_at", "load_model", "load_net_weights", "load_teacher"]
+__all__ = ["VCTrainingConfig", "VoiceConversion", "distill_weight_at", "load_model", "load_net_weights", "load_teacher"]

@@ -17,12 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from zoo.config import block_config, check_fraction, check_positive, freeze_sequences
 from zoo.nn.attention import AttentionState, build_attention
 from zoo.nn.tacotron_blocks import (
     CBHG,
     ConvBiLSTMEncoder,
     MaskedBatchNorm2d,
     Postnet,
+    PostnetConfig,
     Prenet,
     frames_to_steps,
     last_frame_of_steps,
@@ -99,6 +101,66 @@ def _run_cell(cell: nn.RNNCellBase, x: Tensor, h: Tensor, c: Tensor) -> tuple[Te
     return cell(x, h), c
 
 
+@block_config
+class DecoderConfig:
+    """The attention decoder's hyper-parameters (Tacotron, Tacotron 2, and voice conversion over mel memories).
+
+    reduction_factor: r frames per decoder step. prenet_sizes, prenet_dropout: the pre-net on the previous frame;
+    prenet_always_dropout keeps its dropout on at inference (Tacotron 2 by design; keithito/tacotron: training only).
+    rnn_kind: "lstm" or "gru" for the attention RNN (attention_rnn_dim) and the decoder RNNs (decoder_rnn_dims, one
+    entry per layer); residual adds each decoder layer's input back (Tacotron's GRUs; all layers one size).
+    projection_reads_context: the frame and stop projections read [decoder output, context] (Tacotron 2) or the decoder
+    output alone (Tacotron). attention_kind "content" | "location" | "gmm" with attention_dim and the kind's own options
+    (None: the kind's default; an option the kind does not use is an error, see ``zoo.nn.attention.build_attention``).
+    attention_dropout, decoder_dropout: zoneout-free dropout on the RNN outputs (Tacotron 2's 0.1).
+
+    Example: memory (B, T_enc, D) and targets (B, T, n_mels) -> mel (B, T, n_mels), alignments (B, ceil(T / r), T_enc).
+    The defaults are Tacotron 2's (NVIDIA ``hparams.py``); ``TACOTRON_DECODER`` holds Tacotron's.
+    """
+
+    reduction_factor: int = 1
+    prenet_sizes: tuple[int, ...] = (256, 256)
+    prenet_dropout: float = 0.5
+    prenet_always_dropout: bool = True
+    rnn_kind: str = "lstm"
+    attention_rnn_dim: int = 1024
+    decoder_rnn_dims: tuple[int, ...] = (1024,)
+    residual: bool = False
+    projection_reads_context: bool = True
+    attention_kind: str = "location"
+    attention_dim: int = 128
+    attention_filters: int | None = None
+    attention_kernel_size: int | None = None
+    attention_inverse_temperature: float | None = None
+    attention_normalization: str | None = None
+    attention_components: int | None = None
+    attention_dropout: float = 0.1
+    decoder_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        check_positive("DecoderConfig", reduction_factor=self.reduction_factor, attention_rnn_dim=self.attention_rnn_dim)
+        if self.rnn_kind not in RNN_KINDS:
+            raise ValueError(f"DecoderConfig.rnn_kind must be one of {RNN_KINDS}, but got {self.rnn_kind!r}")
+        if len(self.decoder_rnn_dims) == 0:
+            raise ValueError(f"DecoderConfig.decoder_rnn_dims must name at least one layer, but got {self.decoder_rnn_dims}")
+        for dim in self.decoder_rnn_dims:
+            check_positive("DecoderConfig", decoder_rnn_dims_entry=dim)
+        if self.residual and len(set(self.decoder_rnn_dims)) != 1:
+            raise ValueError(f"DecoderConfig: residual decoder layers must all have the same size, but got "
+                             f"{self.decoder_rnn_dims}")
+        check_fraction("DecoderConfig", attention_dropout=self.attention_dropout, decoder_dropout=self.decoder_dropout)
+
+
+# Tacotron (Wang et al. 2017) as keithito/tacotron builds it: r = 2, GRU attention RNN + two residual GRUs, content
+# attention, pre-net dropout in training only, the output projections on the last GRU's output.
+TACOTRON_DECODER = DecoderConfig(
+    reduction_factor=2, prenet_sizes=(256, 128), prenet_always_dropout=False, rnn_kind="gru", attention_rnn_dim=256,
+    decoder_rnn_dims=(256, 256), residual=True, projection_reads_context=False, attention_kind="content",
+    attention_dim=256, attention_dropout=0.0, decoder_dropout=0.0,
+)
+
+
 class TacotronDecoder(nn.Module):
     """Autoregressive attention decoder of Tacotron (Wang et al. 2017) and Tacotron 2 (Shen et al. 2018).
 
@@ -106,85 +168,46 @@ class TacotronDecoder(nn.Module):
     previous context) -> attention over the memory (query: attention RNN state) -> decoder RNN layers (input:
     attention RNN state and the new context; residual for Tacotron's GRUs) -> linear projections of
     [decoder output, context] (Tacotron 2) or of the decoder output alone (Tacotron) to r frames of n_mels and
-    r stop-token logits.
-
-    Tacotron: ``rnn_kind="gru", attention_rnn_dim=256, decoder_rnn_dims=(256, 256), residual=True,
-    attention_kind="content", prenet_sizes=(256, 128), prenet_always_dropout=False,
-    projection_reads_context=False`` (keithito/tacotron: pre-net dropout in training only, the output projection
-    on the last residual GRU's output); Tacotron 2: the defaults (pre-net dropout kept at inference by design). The memory can be any
-    (B, T_enc, memory_dim) sequence: text encodings, or mel-frame encodings for voice conversion.
+    r stop-token logits. Hyper-parameters: ``DecoderConfig``. The memory can be any (B, T_enc, memory_dim)
+    sequence: text encodings, or mel-frame encodings for voice conversion.
     """
 
-    def __init__(
-        self,
-        memory_dim: int,
-        n_mels: int = 80,
-        reduction_factor: int = 1,
-        prenet_sizes: Sequence[int] = (256, 256),
-        prenet_dropout: float = 0.5,
-        rnn_kind: str = "lstm",
-        attention_rnn_dim: int = 1024,
-        decoder_rnn_dims: Sequence[int] = (1024,),
-        residual: bool = False,
-        attention_kind: str = "location",
-        attention_dim: int = 128,
-        attention_filters: int | None = None,
-        attention_kernel_size: int | None = None,
-        attention_inverse_temperature: float | None = None,
-        attention_normalization: str | None = None,
-        attention_components: int | None = None,
-        attention_dropout: float = 0.1,
-        decoder_dropout: float = 0.1,
-        *,
-        prenet_always_dropout: bool = True,
-        projection_reads_context: bool = True,
-    ) -> None:
+    def __init__(self, memory_dim: int, n_mels: int, config: DecoderConfig = DecoderConfig()) -> None:
         super().__init__()
         _check_positive("memory_dim", memory_dim)
         _check_positive("n_mels", n_mels)
-        _check_positive("reduction_factor", reduction_factor)
-        _check_positive("attention_rnn_dim", attention_rnn_dim)
-        if rnn_kind not in RNN_KINDS:
-            raise ValueError(f"rnn_kind must be one of {RNN_KINDS}, but got {rnn_kind!r}")
-        if len(decoder_rnn_dims) == 0:
-            raise ValueError(f"decoder_rnn_dims must name at least one layer, but got {decoder_rnn_dims}")
-        for dim in decoder_rnn_dims:
-            _check_positive("every decoder_rnn_dims entry", dim)
-        if residual and len(set(decoder_rnn_dims)) != 1:
-            raise ValueError(f"residual decoder layers must all have the same size, but got {decoder_rnn_dims}")
-        for name, p in (("attention_dropout", attention_dropout), ("decoder_dropout", decoder_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), but got {p}")
+        c = config
+        self.config = c
         self.memory_dim = memory_dim
         self.n_mels = n_mels
-        self.reduction_factor = reduction_factor
-        self.rnn_kind = rnn_kind
-        self.residual = residual
-        self.attention_dropout = attention_dropout
-        self.decoder_dropout = decoder_dropout
-        self.projection_reads_context = projection_reads_context
+        self.reduction_factor = c.reduction_factor
+        self.rnn_kind = c.rnn_kind
+        self.residual = c.residual
+        self.attention_dropout = c.attention_dropout
+        self.decoder_dropout = c.decoder_dropout
+        self.projection_reads_context = c.projection_reads_context
 
-        self.prenet = Prenet(n_mels, prenet_sizes, prenet_dropout, always_dropout=prenet_always_dropout)
-        self.attention_rnn = _make_cell(rnn_kind, self.prenet.out_dim + memory_dim, attention_rnn_dim)
+        self.prenet = Prenet(n_mels, c.prenet_sizes, c.prenet_dropout, always_dropout=c.prenet_always_dropout)
+        self.attention_rnn = _make_cell(c.rnn_kind, self.prenet.out_dim + memory_dim, c.attention_rnn_dim)
         self.attention = build_attention(
-            attention_kind, attention_rnn_dim, memory_dim, attention_dim,
-            inverse_temperature=attention_inverse_temperature, normalization=attention_normalization,
-            n_filters=attention_filters, kernel_size=attention_kernel_size, n_components=attention_components,
+            c.attention_kind, c.attention_rnn_dim, memory_dim, c.attention_dim,
+            inverse_temperature=c.attention_inverse_temperature, normalization=c.attention_normalization,
+            n_filters=c.attention_filters, kernel_size=c.attention_kernel_size, n_components=c.attention_components,
         )
-        decoder_in = attention_rnn_dim + memory_dim
-        if residual:
+        decoder_in = c.attention_rnn_dim + memory_dim
+        if c.residual:
             # Tacotron: a linear map to the GRU width so every layer can add its input back
-            self.decoder_input = nn.Linear(decoder_in, decoder_rnn_dims[0])
-            dims_in = list(decoder_rnn_dims)
+            self.decoder_input = nn.Linear(decoder_in, c.decoder_rnn_dims[0])
+            dims_in = list(c.decoder_rnn_dims)
         else:
             self.decoder_input = nn.Identity()
-            dims_in = [decoder_in, *decoder_rnn_dims[:-1]]
+            dims_in = [decoder_in, *c.decoder_rnn_dims[:-1]]
         self.decoder_rnns = nn.ModuleList(
-            _make_cell(rnn_kind, d_in, d_out) for d_in, d_out in zip(dims_in, decoder_rnn_dims)
+            _make_cell(c.rnn_kind, d_in, d_out) for d_in, d_out in zip(dims_in, c.decoder_rnn_dims)
         )
-        out_in = decoder_rnn_dims[-1] + (memory_dim if projection_reads_context else 0)
-        self.frame_projection = nn.Linear(out_in, reduction_factor * n_mels)
-        self.stop_projection = nn.Linear(out_in, reduction_factor)
+        out_in = c.decoder_rnn_dims[-1] + (memory_dim if c.projection_reads_context else 0)
+        self.frame_projection = nn.Linear(out_in, c.reduction_factor * n_mels)
+        self.stop_projection = nn.Linear(out_in, c.reduction_factor)
 
     # -- one step -------------------------------------------------------------------------------------------
     def initial_state(self, memory: Tensor, mask: Tensor | None) -> DecoderState:
@@ -336,7 +359,7 @@ class ReferenceEncoder(nn.Module):
     Padded frames are zeroed before every convolution, left out of every batch norm's statistics, and the GRU
     stops at each true (downsampled) end."""
 
-    def __init__(self, n_mels: int = 80, channels: Sequence[int] = (32, 32, 64, 64, 128, 128), gru_hidden: int = 128):
+    def __init__(self, n_mels: int, channels: Sequence[int], gru_hidden: int):
         super().__init__()
         _check_positive("n_mels", n_mels)
         _check_positive("gru_hidden", gru_hidden)
@@ -367,29 +390,39 @@ class ReferenceEncoder(nn.Module):
         return self.gru(packed)[1][0]  # (B, H) final state at each utterance's end
 
 
+@block_config
+class GSTConfig:
+    """Global Style Tokens (Wang et al. 2018): ``enabled`` adds them to a text-to-speech net; ``tokens`` learned
+    tokens, ``heads`` attention heads (the style width, the encoder's, must divide by it); the reference encoder's
+    conv ``ref_channels`` (each halves time and frequency) and ``ref_gru_hidden``. Defaults: the paper's."""
+
+    enabled: bool = False
+    tokens: int = 10
+    heads: int = 4
+    ref_channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128)
+    ref_gru_hidden: int = 128
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        check_positive("GSTConfig", tokens=self.tokens, heads=self.heads, ref_gru_hidden=self.ref_gru_hidden)
+        if len(self.ref_channels) == 0:
+            raise ValueError(f"GSTConfig.ref_channels must name at least one layer, but got {self.ref_channels}")
+
+
 class GlobalStyleTokens(nn.Module):
     """Global Style Tokens (Wang et al. 2018): multi-head attention of a reference embedding over a bank of
     learned tanh-squashed tokens; the style embedding (B, style_dim) is added to every encoder output."""
 
-    def __init__(
-        self,
-        n_mels: int = 80,
-        style_dim: int = 256,
-        n_tokens: int = 10,
-        n_heads: int = 4,
-        ref_channels: Sequence[int] = (32, 32, 64, 64, 128, 128),
-        ref_gru_hidden: int = 128,
-    ) -> None:
+    def __init__(self, n_mels: int, style_dim: int, config: GSTConfig = GSTConfig()) -> None:
         super().__init__()
+        n_tokens, n_heads = config.tokens, config.heads
         _check_positive("style_dim", style_dim)
-        _check_positive("n_tokens", n_tokens)
-        _check_positive("n_heads", n_heads)
         if style_dim % n_heads != 0:
-            raise ValueError(f"style_dim must be divisible by n_heads={n_heads}, but got {style_dim}")
+            raise ValueError(f"style_dim must be divisible by GSTConfig.heads={n_heads}, but got {style_dim}")
         self.n_heads, self.n_tokens, self.style_dim = n_heads, n_tokens, style_dim
-        self.reference_encoder = ReferenceEncoder(n_mels, ref_channels, ref_gru_hidden)
+        self.reference_encoder = ReferenceEncoder(n_mels, config.ref_channels, config.ref_gru_hidden)
         self.tokens = nn.Parameter(torch.randn(n_tokens, style_dim // n_heads) * 0.5)
-        self.query = nn.Linear(ref_gru_hidden, style_dim, bias=False)
+        self.query = nn.Linear(config.ref_gru_hidden, style_dim, bias=False)
         self.key = nn.Linear(style_dim // n_heads, style_dim, bias=False)
         self.value = nn.Linear(style_dim // n_heads, style_dim, bias=False)
 
@@ -492,61 +525,58 @@ class _TextToSpeech(nn.Module):
         return self.decoder.infer(memory, text_lengths, max_frames, stop_threshold)
 
 
-def _gst(use_gst: bool, n_mels: int, style_dim: int, tokens: int, heads: int, channels: Sequence[int], gru: int):
-    return GlobalStyleTokens(n_mels, style_dim, tokens, heads, channels, gru) if use_gst else None
+def _gst(config: GSTConfig, n_mels: int, style_dim: int) -> GlobalStyleTokens | None:
+    return GlobalStyleTokens(n_mels, style_dim, config) if config.enabled else None
+
+
+@block_config
+class Tacotron2EncoderConfig:
+    """Tacotron 2's text encoder: ``embedding_dim`` character embedding -> ``n_convs`` conv layers (``conv_channels``,
+    ``kernel_size``, batch norm, ReLU, ``dropout``) -> a BiLSTM of ``lstm_hidden`` per direction; (B, L) ids ->
+    (B, L, 2 * lstm_hidden). Defaults: Shen et al. 2018."""
+
+    embedding_dim: int = 512
+    conv_channels: int = 512
+    kernel_size: int = 5
+    n_convs: int = 3
+    lstm_hidden: int = 256
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_positive("Tacotron2EncoderConfig", embedding_dim=self.embedding_dim)
+
+
+@block_config
+class Tacotron2Config:
+    """The Tacotron 2 network: encoder, attention decoder, post-net, optional GST (each block's config documents it)."""
+
+    encoder: Tacotron2EncoderConfig = Tacotron2EncoderConfig()
+    decoder: DecoderConfig = DecoderConfig()
+    postnet: PostnetConfig = PostnetConfig()
+    gst: GSTConfig = GSTConfig()
+
+    def __post_init__(self) -> None:
+        if self.postnet.channels == 0:
+            raise ValueError("Tacotron2Config.postnet.channels must be positive: Tacotron 2's post-net is not optional")
 
 
 class Tacotron2(_TextToSpeech):
     """Tacotron 2 (Shen et al. 2018): character embedding -> 3 conv + BiLSTM encoder -> location-sensitive
     attention decoder with two LSTMs -> mel frames + stop token -> 5-layer conv post-net residual."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        n_mels: int = 80,
-        reduction_factor: int = 1,
-        embedding_dim: int = 512,
-        encoder_conv_channels: int = 512,
-        encoder_kernel_size: int = 5,
-        encoder_n_convs: int = 3,
-        encoder_lstm_hidden: int = 256,
-        encoder_dropout: float = 0.5,
-        prenet_sizes: Sequence[int] = (256, 256),
-        prenet_dropout: float = 0.5,
-        attention_rnn_dim: int = 1024,
-        decoder_rnn_dims: Sequence[int] = (1024,),
-        attention_kind: str = "location",
-        attention_dim: int = 128,
-        attention_filters: int | None = None,
-        attention_kernel_size: int | None = None,
-        attention_dropout: float = 0.1,
-        decoder_dropout: float = 0.1,
-        postnet_channels: int = 512,
-        postnet_kernel_size: int = 5,
-        postnet_n_convs: int = 5,
-        postnet_dropout: float = 0.5,
-        use_gst: bool = False,
-        gst_tokens: int = 10,
-        gst_heads: int = 4,
-        gst_ref_channels: Sequence[int] = (32, 32, 64, 64, 128, 128),
-        gst_ref_gru_hidden: int = 128,
-    ) -> None:
+    def __init__(self, vocab_size: int, n_mels: int, config: Tacotron2Config = Tacotron2Config()) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
-        _check_positive("embedding_dim", embedding_dim)
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        enc = config.encoder
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, enc.embedding_dim, padding_idx=0)
         self.encoder = ConvBiLSTMEncoder(
-            embedding_dim, encoder_conv_channels, encoder_kernel_size, encoder_n_convs, encoder_dropout,
-            encoder_lstm_hidden,
+            enc.embedding_dim, enc.conv_channels, enc.kernel_size, enc.n_convs, enc.dropout, enc.lstm_hidden,
         )
         memory_dim = self.encoder.out_dim
-        self.gst = _gst(use_gst, n_mels, memory_dim, gst_tokens, gst_heads, gst_ref_channels, gst_ref_gru_hidden)
-        self.decoder = TacotronDecoder(
-            memory_dim, n_mels, reduction_factor, prenet_sizes, prenet_dropout, "lstm", attention_rnn_dim,
-            decoder_rnn_dims, False, attention_kind, attention_dim, attention_filters, attention_kernel_size,
-            attention_dropout=attention_dropout, decoder_dropout=decoder_dropout,
-        )
-        self.postnet = Postnet(n_mels, postnet_channels, postnet_kernel_size, postnet_n_convs, postnet_dropout)
+        self.gst = _gst(config.gst, n_mels, memory_dim)
+        self.decoder = TacotronDecoder(memory_dim, n_mels, config.decoder)
+        self.postnet = Postnet(n_mels, config.postnet)
 
     def _encode_text(self, text: Tensor, text_lengths: Tensor) -> Tensor:
         return self.encoder(self.embedding(text), text_lengths)  # (B, L, 2*lstm_hidden)
@@ -569,64 +599,68 @@ class Tacotron2(_TextToSpeech):
         return Tacotron2Output(out.mel, mel_postnet, out.stop_logits, out.alignments, out.lengths)
 
 
+@block_config
+class TacotronEncoderConfig:
+    """Tacotron's text encoder: ``embedding_dim`` embedding -> pre-net (``prenet_sizes``; dropout 0.5 in training
+    only, as keithito/tacotron) -> CBHG (``K`` conv banks of ``channels``, a BiGRU of ``gru_hidden``); (B, L) ->
+    (B, L, 2 * gru_hidden). Defaults: Wang et al. 2017."""
+
+    embedding_dim: int = 256
+    prenet_sizes: tuple[int, ...] = (256, 128)
+    K: int = 16
+    channels: int = 128
+    gru_hidden: int = 128
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        check_positive("TacotronEncoderConfig", embedding_dim=self.embedding_dim, K=self.K)
+
+
+@block_config
+class CBHGPostnetConfig:
+    """Tacotron's post-processing net: a CBHG over the decoder's mel (``K`` banks of ``channels``, conv projections
+    (``projection``, n_mels), a BiGRU of ``gru_hidden``), then a linear map to the linear spectrogram. Defaults: Wang
+    et al. 2017."""
+
+    K: int = 8
+    channels: int = 128
+    projection: int = 256
+    gru_hidden: int = 128
+
+
+@block_config
+class TacotronConfig:
+    """The Tacotron network: CBHG encoder, attention decoder (Tacotron's: ``TACOTRON_DECODER``), CBHG
+    post-processing net, optional GST."""
+
+    encoder: TacotronEncoderConfig = TacotronEncoderConfig()
+    decoder: DecoderConfig = TACOTRON_DECODER
+    postnet: CBHGPostnetConfig = CBHGPostnetConfig()
+    gst: GSTConfig = GSTConfig()
+
+
 class Tacotron(_TextToSpeech):
     """Tacotron (Wang et al. 2017): character embedding -> pre-net -> CBHG encoder -> content-based attention
     decoder (GRU attention RNN + residual GRUs, r frames per step) -> CBHG post-processing net -> linear
     spectrogram. A stop-token head (not in the paper) lets inference end on its own."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        n_mels: int = 80,
-        n_freq: int = 513,
-        reduction_factor: int = 2,
-        embedding_dim: int = 256,
-        encoder_prenet_sizes: Sequence[int] = (256, 128),
-        encoder_K: int = 16,
-        encoder_channels: int = 128,
-        encoder_gru_hidden: int = 128,
-        prenet_sizes: Sequence[int] = (256, 128),
-        prenet_dropout: float = 0.5,
-        attention_rnn_dim: int = 256,
-        decoder_rnn_dims: Sequence[int] = (256, 256),
-        attention_kind: str = "content",
-        attention_dim: int = 256,
-        attention_filters: int | None = None,
-        attention_kernel_size: int | None = None,
-        attention_dropout: float = 0.0,
-        decoder_dropout: float = 0.0,
-        postnet_K: int = 8,
-        postnet_channels: int = 128,
-        postnet_projection: int = 256,
-        postnet_gru_hidden: int = 128,
-        use_gst: bool = False,
-        gst_tokens: int = 10,
-        gst_heads: int = 4,
-        gst_ref_channels: Sequence[int] = (32, 32, 64, 64, 128, 128),
-        gst_ref_gru_hidden: int = 128,
-    ) -> None:
+    def __init__(self, vocab_size: int, n_mels: int, n_freq: int, config: TacotronConfig = TacotronConfig()) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
-        _check_positive("embedding_dim", embedding_dim)
         _check_positive("n_freq", n_freq)
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        enc, post = config.encoder, config.postnet
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, enc.embedding_dim, padding_idx=0)
         # both pre-nets are regularisers only here: keithito/tacotron applies their dropout in training alone
-        self.encoder_prenet = Prenet(embedding_dim, encoder_prenet_sizes, 0.5, always_dropout=False)
+        self.encoder_prenet = Prenet(enc.embedding_dim, enc.prenet_sizes, 0.5, always_dropout=False)
         self.encoder = CBHG(
-            self.encoder_prenet.out_dim, encoder_K, encoder_channels, (encoder_channels, self.encoder_prenet.out_dim),
-            4, encoder_gru_hidden, self.encoder_prenet.out_dim,
+            self.encoder_prenet.out_dim, enc.K, enc.channels, (enc.channels, self.encoder_prenet.out_dim),
+            4, enc.gru_hidden, self.encoder_prenet.out_dim,
         )
         memory_dim = self.encoder.out_dim
-        self.gst = _gst(use_gst, n_mels, memory_dim, gst_tokens, gst_heads, gst_ref_channels, gst_ref_gru_hidden)
-        self.decoder = TacotronDecoder(
-            memory_dim, n_mels, reduction_factor, prenet_sizes, prenet_dropout, rnn_kind="gru",
-            attention_rnn_dim=attention_rnn_dim, decoder_rnn_dims=decoder_rnn_dims, residual=True,
-            attention_kind=attention_kind, attention_dim=attention_dim, attention_filters=attention_filters,
-            attention_kernel_size=attention_kernel_size, attention_dropout=attention_dropout,
-            decoder_dropout=decoder_dropout, prenet_always_dropout=False, projection_reads_context=False,
-        )
-        self.postnet = CBHG(n_mels, postnet_K, postnet_channels, (postnet_projection, n_mels), 4, postnet_gru_hidden,
-                            postnet_channels)
+        self.gst = _gst(config.gst, n_mels, memory_dim)
+        self.decoder = TacotronDecoder(memory_dim, n_mels, config.decoder)
+        self.postnet = CBHG(n_mels, post.K, post.channels, (post.projection, n_mels), 4, post.gru_hidden, post.channels)
         self.linear_projection = nn.Linear(self.postnet.out_dim, n_freq)
 
     def _encode_text(self, text: Tensor, text_lengths: Tensor) -> Tensor:
@@ -653,14 +687,22 @@ class Tacotron(_TextToSpeech):
 
 
 __all__ = [
+    "TACOTRON_DECODER",
+    "CBHGPostnetConfig",
+    "DecoderConfig",
     "DecoderOutput",
     "DecoderState",
+    "GSTConfig",
     "GlobalStyleTokens",
     "InferenceOutput",
     "ReferenceEncoder",
     "Tacotron",
     "Tacotron2",
+    "Tacotron2Config",
+    "Tacotron2EncoderConfig",
     "Tacotron2Output",
+    "TacotronConfig",
     "TacotronDecoder",
+    "TacotronEncoderConfig",
     "TacotronOutput",
 ]

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from zoo.config import block_config
 from zoo.sequence import lengths_to_mask
 
 
@@ -274,31 +275,42 @@ class ConvBiLSTMEncoder(nn.Module):
         return _run_rnn(self.lstm, y.transpose(1, 2), lengths_cpu, x.shape[1])  # (B, T, 2*lstm_hidden)
 
 
+@block_config
+class PostnetConfig:
+    """Tacotron 2's post-net: ``n_convs`` conv + batch-norm layers of ``channels`` (kernel ``kernel_size``, odd), tanh
+    on all but the last, ``dropout`` after each; (B, T, n_mels) -> (B, T, n_mels) residual. ``channels`` 0 means no
+    post-net where a model makes it optional (voice conversion). Defaults: Shen et al. 2018."""
+
+    channels: int = 512
+    kernel_size: int = 5
+    n_convs: int = 5
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.channels < 0:
+            raise ValueError(f"PostnetConfig.channels must be >= 0 (0: no post-net), but got {self.channels}")
+        _check_odd("PostnetConfig.kernel_size", self.kernel_size)
+        if self.n_convs < 2:
+            raise ValueError(f"PostnetConfig.n_convs must be at least 2, but got {self.n_convs}")
+        _check_dropout("PostnetConfig.dropout", self.dropout)
+
+
 class Postnet(nn.Module):
-    """Tacotron 2 post-net (Shen et al. 2018): conv+BN layers, tanh on all but the last, dropout.
+    """Tacotron 2 post-net (Shen et al. 2018): conv+BN layers, tanh on all but the last, dropout (``PostnetConfig``).
 
     Returns the *residual*; the caller adds it to the decoder output (mel + postnet(mel)) so that
     both the pre- and post-net spectrograms can enter the loss. Padded frames of the output are 0.
     """
 
-    def __init__(
-        self,
-        n_mels: int = 80,
-        channels: int = 512,
-        kernel_size: int = 5,
-        n_convs: int = 5,
-        dropout: float = 0.5,
-    ) -> None:
+    def __init__(self, n_mels: int, config: PostnetConfig = PostnetConfig()) -> None:
         super().__init__()
         _check_positive("n_mels", n_mels)
-        _check_positive("channels", channels)
-        _check_odd("kernel_size", kernel_size)
-        if n_convs < 2:
-            raise ValueError(f"n_convs must be at least 2, but got {n_convs}")
-        _check_dropout("dropout", dropout)
-        self.dropout = dropout
-        dims = [n_mels] + [channels] * (n_convs - 1) + [n_mels]
-        self.convs = nn.ModuleList(_ConvBN(d_in, d_out, kernel_size) for d_in, d_out in zip(dims[:-1], dims[1:]))
+        _check_positive("channels", config.channels)
+        self.dropout = config.dropout
+        dims = [n_mels] + [config.channels] * (config.n_convs - 1) + [n_mels]
+        self.convs = nn.ModuleList(
+            _ConvBN(d_in, d_out, config.kernel_size) for d_in, d_out in zip(dims[:-1], dims[1:])
+        )
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:  # (B, T, n_mels) -> (B, T, n_mels)
         mask, _ = _mask_and_lengths(x, lengths)
@@ -360,6 +372,7 @@ __all__ = [
     "Highway",
     "MaskedBatchNorm1d",
     "Postnet",
+    "PostnetConfig",
     "Prenet",
     "frames_to_steps",
     "last_frame_of_steps",

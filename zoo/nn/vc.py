@@ -8,15 +8,15 @@ No Lightning here: the experiment lives in ``zoo.models.vc``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from zoo.nn.tacotron import TacotronDecoder
-from zoo.nn.tacotron_blocks import Postnet
+from zoo.nn.tacotron import DecoderConfig, TacotronDecoder
+from zoo.nn.tacotron_blocks import Postnet, PostnetConfig
+from zoo.config import block_config
 from zoo.sequence import lengths_to_mask
 
 
@@ -113,46 +113,43 @@ class VCInferenceOutput(NamedTuple):
     stopped: Tensor
 
 
+@block_config
+class PyramidalEncoderConfig:
+    """The listener: a BiLSTM of ``hidden`` per direction over the source frames, then ``pyramid_layers`` BiLSTMs over
+    pairs of frames (time / 2 ** pyramid_layers), ``dropout`` between layers; (B, T, n_mels) -> (B, T', 2 * hidden)."""
+
+    hidden: int = 256
+    pyramid_layers: int = 2
+    dropout: float = 0.0
+
+
+# the decoder of voice conversion: Tacotron 2's at r = 2, narrower, with explicit location-attention sizes
+VC_DECODER = DecoderConfig(reduction_factor=2, attention_rnn_dim=512, decoder_rnn_dims=(512,), attention_filters=32,
+                           attention_kernel_size=31)
+
+
+@block_config
+class Seq2SeqVCConfig:
+    """The seq2seq converter: pyramidal encoder, the Tacotron decoder (``DecoderConfig``), optional post-net
+    (``postnet.channels`` 0: none, the default)."""
+
+    encoder: PyramidalEncoderConfig = PyramidalEncoderConfig()
+    decoder: DecoderConfig = VC_DECODER
+    postnet: PostnetConfig = PostnetConfig(channels=0)
+
+
 class Seq2SeqVC(nn.Module):
     """Attention seq2seq voice conversion (as in Zhang et al. 2019, "Sequence-to-sequence acoustic modeling for
     voice conversion"): pyramidal BiLSTM encoder over source mels -> Tacotron 2 decoder -> optional post-net."""
 
-    def __init__(
-        self,
-        n_mels: int = 80,
-        encoder_hidden: int = 256,
-        encoder_pyramid_layers: int = 2,
-        encoder_dropout: float = 0.0,
-        reduction_factor: int = 2,
-        prenet_sizes: Sequence[int] = (256, 256),
-        prenet_dropout: float = 0.5,
-        attention_rnn_dim: int = 512,
-        decoder_rnn_dims: Sequence[int] = (512,),
-        attention_kind: str = "location",
-        attention_dim: int = 128,
-        attention_filters: int | None = None,
-        attention_kernel_size: int | None = None,
-        attention_dropout: float = 0.1,
-        decoder_dropout: float = 0.1,
-        postnet_channels: int = 0,
-        postnet_kernel_size: int = 5,
-        postnet_n_convs: int = 5,
-        postnet_dropout: float = 0.5,
-    ) -> None:
+    def __init__(self, n_mels: int, config: Seq2SeqVCConfig = Seq2SeqVCConfig()) -> None:
         super().__init__()
-        if postnet_channels < 0:
-            raise ValueError(f"postnet_channels must be >= 0 (0: no post-net), but got {postnet_channels}")
+        enc = config.encoder
+        self.config = config
         self.n_mels = n_mels
-        self.encoder = PyramidalBLSTMEncoder(n_mels, encoder_hidden, encoder_pyramid_layers, encoder_dropout)
-        self.decoder = TacotronDecoder(
-            self.encoder.out_dim, n_mels, reduction_factor, prenet_sizes, prenet_dropout, "lstm", attention_rnn_dim,
-            decoder_rnn_dims, False, attention_kind, attention_dim, attention_filters, attention_kernel_size,
-            attention_dropout=attention_dropout, decoder_dropout=decoder_dropout,
-        )
-        self.postnet = (
-            Postnet(n_mels, postnet_channels, postnet_kernel_size, postnet_n_convs, postnet_dropout)
-            if postnet_channels > 0 else None
-        )
+        self.encoder = PyramidalBLSTMEncoder(n_mels, enc.hidden, enc.pyramid_layers, enc.dropout)
+        self.decoder = TacotronDecoder(self.encoder.out_dim, n_mels, config.decoder)
+        self.postnet = Postnet(n_mels, config.postnet) if config.postnet.channels > 0 else None
 
     @property
     def reduction_factor(self) -> int:
@@ -184,4 +181,4 @@ class Seq2SeqVC(nn.Module):
                                  out.stopped)
 
 
-__all__ = ["PyramidalBLSTMEncoder", "Seq2SeqVC", "VCInferenceOutput", "VCOutput", "pyramid_lengths"]
+__all__ = ["VC_DECODER", "PyramidalBLSTMEncoder", "PyramidalEncoderConfig", "Seq2SeqVC", "Seq2SeqVCConfig", "VCInferenceOutput", "VCOutput", "pyramid_lengths"]
