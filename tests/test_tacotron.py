@@ -507,3 +507,12 @@ def test_tacotron2_loss_decreases_on_the_embedded_corpus(tmp_path: Path) -> None
     assert len(losses) == 24
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
     assert last < 0.7 * first, f"loss did not decrease: {losses}"
+
+
+def test_partial_configs_keep_each_experiments_own_defaults() -> None:
+    """A dict naming some fields (a hand-edited checkpoint, a Python caller) fills the rest from the experiment's own
+    defaults: Tacotron's training has no weight decay, its decoder is keithito's GRU decoder."""
+    model = TacotronExperiment(audio=AUDIO, vocab_size=VOCAB, net={"decoder": {"attention_dim": 8}},
+                               training={"lr": 2e-3})
+    assert model.training_config.lr == 2e-3 and model.training_config.weight_decay == 0.0
+    assert model.net_config.decoder.attention_dim == 8 and model.net_config.decoder.rnn_kind == "gru"

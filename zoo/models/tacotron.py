@@ -94,6 +94,10 @@ class TacotronTrainingConfig(Seq2SeqTrainingConfig):
                              f"{self.teacher_forcing_decay_steps}")
 
 
+# Tacotron trains without weight decay (keithito/tacotron); Tacotron 2 with NVIDIA's 1e-6
+TACOTRON_TRAINING = TacotronTrainingConfig(weight_decay=0.0)
+
+
 class _TacotronExperiment(L.LightningModule):
     """What both experiments share: the teacher-forced step, alignment figures, media, prediction, optimiser."""
 
@@ -256,11 +260,13 @@ class Tacotron(_TacotronExperiment):
         audio: AudioConfig = AudioConfig(),
         vocab_size: int = 66,
         net: nets.TacotronConfig = nets.TacotronConfig(),
-        training: TacotronTrainingConfig = TacotronTrainingConfig(weight_decay=0.0),
+        training: TacotronTrainingConfig = TACOTRON_TRAINING,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
         net = config_from_value(nets.TacotronConfig, net, "net")
+        # a partial dict keeps Tacotron's own defaults (no weight decay), not the shared training config's
+        training = config_from_value(TacotronTrainingConfig, training, "training", base=TACOTRON_TRAINING)
         self._setup(audio, net, training)
         self.net = nets.Tacotron(vocab_size, self.audio.n_mels, self.audio.n_freq, net)
 
