@@ -37,9 +37,11 @@ FAMILIES = ["tacotron", "tacotron2", "vc_teacher_pretrain", "postnet_pix2pix", "
 
 def _wavenet_sizes(published: bool) -> dict:
     """The published WaveNet's sizes (configs/wavenet_mol.yaml + overrides/wavenet_published.yaml), or tiny ones."""
-    spec = yaml.safe_load((ROOT / "configs" / "wavenet_mol.yaml").read_text())["model"]["init_args"]
+    spec = yaml.safe_load((ROOT / "configs" / "wavenet_mol.yaml").read_text())["model"]["init_args"]["net"]
     if published:
-        spec |= yaml.safe_load((ROOT / "configs" / "overrides" / "wavenet_published.yaml").read_text())["model"]["init_args"]
+        published_net = yaml.safe_load((ROOT / "configs" / "overrides" / "wavenet_published.yaml").read_text())
+        published_net = published_net["model"]["init_args"]["net"]
+        spec |= {**published_net, "output": {**spec["output"], **published_net.get("output", {})}}
     else:
         spec |= {"layers": 4, "stacks": 2, "residual_channels": 8, "gate_channels": 16, "skip_channels": 8}
     return spec
@@ -48,17 +50,17 @@ def _wavenet_sizes(published: bool) -> dict:
 def generation_rtf(device: str, batch: int, samples: int, published: bool) -> dict:
     """Cached generation of ``samples`` samples for ``batch`` utterances at once -> a row with the real-time factor."""
     from zoo.audio import AudioConfig
+    from zoo.config import config_from_value
     from zoo.models.wavenet import WaveNetVocoder
+    from zoo.nn.wavenet import WaveNetConfig
 
-    spec = _wavenet_sizes(published)
+    net = config_from_value(WaveNetConfig, _wavenet_sizes(published), "configs/wavenet_mol.yaml model.init_args.net")
     audio = AudioConfig(sample_rate=22050)  # the LJSpeech front end of configs/wavenet_mol.yaml (hop 256)
-    keys = ("output", "num_mixtures", "bits", "log_scale_min", "init_log_scale", "layers", "stacks", "residual_channels",
-            "gate_channels", "skip_channels", "kernel_size", "upsample_scales", "upsample_mode")
     torch.manual_seed(0)
-    model = WaveNetVocoder(audio=audio, **{k: spec[k] for k in keys}).to(device).eval()
+    model = WaveNetVocoder(audio=audio, net=net).to(device).eval()
     frames = -(-samples // audio.hop_length)
     mel = torch.rand(batch, audio.n_mels, frames, device=device)
-    generate = lambda n: model.net.generate(model.dist, n, mel)  # noqa: E731
+    generate = lambda n: model.net.generate(n, mel)  # noqa: E731
     generate(min(samples, 64))  # warm-up: kernels, caches
     if device == "cuda":
         torch.cuda.synchronize()
@@ -72,7 +74,7 @@ def generation_rtf(device: str, batch: int, samples: int, published: bool) -> di
     return {"batch": batch, "samples": samples, "seconds": round(seconds, 3),
             "samples_per_s": round(batch * samples / seconds, 1),
             "real_time_factor": round(seconds / (samples / audio.sample_rate), 3),
-            "layers": spec["layers"], "residual_channels": spec["residual_channels"]}
+            "layers": net.layers, "residual_channels": net.residual_channels}
 
 
 def _markdown(report: dict) -> str:

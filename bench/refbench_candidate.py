@@ -113,23 +113,25 @@ def _wavenet(case: str, spec: dict):
 
     from datamodules.vocoder import VocoderWindows
     from zoo.audio import AudioConfig
-    from zoo.models.wavenet import WaveNetVocoder
+    from zoo.losses.output_distribution import OutputConfig
+    from zoo.models.wavenet import WaveNetTrainingConfig, WaveNetVocoder
+    from zoo.nn.wavenet import WaveNetConfig
 
     hop = math.prod(spec["upsample_scales"])
     if spec["out_channels"] % 3:
         raise ValueError(f"out_channels {spec['out_channels']} is not 3 x a number of logistic mixtures")
     seed_all()
     audio = AudioConfig(sample_rate=16000, n_fft=1024, hop_length=hop, win_length=4 * hop, n_mels=spec["cin_channels"])
-    model = WaveNetVocoder(
-        audio=audio, output="mol", layers=spec["layers"], stacks=spec["stacks"],
-        residual_channels=spec["residual_channels"], gate_channels=spec["gate_channels"],
-        skip_channels=spec["skip_out_channels"], kernel_size=spec["kernel_size"],
-        upsample_scales=tuple(spec["upsample_scales"]), num_mixtures=spec["out_channels"] // 3, lr=spec["lr"],
-        window_frames=spec["T"] // hop)
+    net = WaveNetConfig(layers=spec["layers"], stacks=spec["stacks"], residual_channels=spec["residual_channels"],
+                        gate_channels=spec["gate_channels"], skip_channels=spec["skip_out_channels"],
+                        kernel_size=spec["kernel_size"], upsample_scales=tuple(spec["upsample_scales"]),
+                        output=OutputConfig(kind="mol", num_mixtures=spec["out_channels"] // 3))
+    model = WaveNetVocoder(audio=audio, net=net,
+                           training=WaveNetTrainingConfig(lr=spec["lr"], window_frames=spec["T"] // hop))
     differences = {
         "upsampler": "transposed convolutions (the zoo's configs), no cin_pad; r9y9: ConvInUpsampleNetwork, cin_pad 2",
         "weight_norm": "none (r9y9 wraps every conv in weight norm during training)",
-        "log_scale_min": f"{model.hparams.log_scale_min} (the zoo's configs; r9y9's mol_wavenet.json: -16)",
+        "log_scale_min": f"{net.output.log_scale_min} (the zoo's configs; r9y9's mol_wavenet.json: -16)",
         "grad_clip": "1.0 (configs/wavenet_mol.yaml; r9y9's train.py: none)",
     }
     g = torch.Generator().manual_seed(1)
@@ -155,7 +157,7 @@ def _wavenet(case: str, spec: dict):
         model.eval()
 
         def gen():
-            return model.net.generate(model.dist, samples, mel.transpose(1, 2), generators=torch.Generator().manual_seed(7))
+            return model.net.generate(samples, mel.transpose(1, 2), generators=torch.Generator().manual_seed(7))
 
         cfg = {"model": "zoo.nn.wavenet.WaveNet.generate (cached)", "samples": samples, "batch": 1,
                "params": count_params(model), "differences": differences}
@@ -170,16 +172,18 @@ def _pix2pix(case: str, spec: dict):
     import torch
 
     from zoo.losses.gan import discriminator_loss
-    from zoo.models.pix2pix import Pix2PixPostnet
+    from zoo.models.pix2pix import Pix2PixPostnet, Pix2PixTrainingConfig
+    from zoo.nn.pix2pix import PatchGANConfig, Pix2PixConfig, UNetConfig
 
     size = spec["crop"]
     depth = spec["num_downs"] or round(math.log2(size))
     seed_all()
-    model = Pix2PixPostnet(depth=depth, generator_channels=spec["ngf"], generator_max_channels=8 * spec["ngf"],
-                           dropout=0.0 if spec["no_dropout"] else 0.5, discriminator_channels=spec["ndf"],
-                           discriminator_layers=spec["n_layers_D"], norm=spec["norm"], gan_loss="bce",
-                           lambda_l1=spec["lambda_L1"], generator_lr=spec["lr"], discriminator_lr=spec["lr"],
-                           betas=(spec["beta1"], 0.999))
+    net = Pix2PixConfig(generator=UNetConfig(depth=depth, channels=spec["ngf"], max_channels=8 * spec["ngf"],
+                                             dropout=0.0 if spec["no_dropout"] else 0.5),
+                        discriminator=PatchGANConfig(channels=spec["ndf"], layers=spec["n_layers_D"]), norm=spec["norm"])
+    training = Pix2PixTrainingConfig(gan_loss="bce", lambda_l1=spec["lambda_L1"], generator_lr=spec["lr"],
+                                     discriminator_lr=spec["lr"], betas=(spec["beta1"], 0.999))
+    model = Pix2PixPostnet(net=net, training=training)
     model.train()
     opt_g, opt_d = model.configure_optimizers()
     b = spec["B"]

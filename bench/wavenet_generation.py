@@ -18,7 +18,8 @@ import time
 
 import torch
 
-from zoo.nn.wavenet import WaveNet, make_output_distribution, shift_right
+from zoo.losses.output_distribution import OutputConfig
+from zoo.nn.wavenet import WaveNet, WaveNetConfig, shift_right
 
 
 def main() -> None:
@@ -38,10 +39,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    dist = make_output_distribution(args.output)
-    net = WaveNet(in_channels=dist.in_channels, out_channels=dist.out_channels, layers=args.layers, stacks=args.stacks,
-                  residual_channels=args.residual, gate_channels=args.gate, skip_channels=args.skip,
-                  kernel_size=args.kernel_size, cond_channels=80, upsample_scales=(4, 4, 4, 4)).eval()
+    config = WaveNetConfig(layers=args.layers, stacks=args.stacks, residual_channels=args.residual,
+                           gate_channels=args.gate, skip_channels=args.skip, kernel_size=args.kernel_size,
+                           upsample_scales=(4, 4, 4, 4), output=OutputConfig(kind=args.output))
+    net = WaveNet(config, cond_channels=80).eval()
+    dist = net.dist
     params = sum(p.numel() for p in net.parameters())
     frames = -(-max(args.samples, args.naive_samples) // 256)
     mel = torch.rand(args.batch, 80, frames)
@@ -51,7 +53,7 @@ def main() -> None:
 
     def timed(fn, n):
         start = time.perf_counter()
-        out = fn(dist, n, mel, generators=torch.Generator().manual_seed(1))
+        out = fn(n, mel, generators=torch.Generator().manual_seed(1))
         return out, args.batch * n / (time.perf_counter() - start)
 
     fast_short, _ = timed(net.generate, args.naive_samples)

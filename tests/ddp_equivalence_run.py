@@ -23,7 +23,9 @@ from datamodules.vocoder import cut_windows
 from zoo.audio import AudioConfig
 from zoo.losses.image_generative import reparameterize
 from zoo.models.vae import VAE
-from zoo.models.wavenet import WaveNetVocoder
+from zoo.losses.output_distribution import OutputConfig
+from zoo.models.wavenet import WaveNetTrainingConfig, WaveNetVocoder
+from zoo.nn.wavenet import WaveNetConfig
 
 GLOBAL_BATCH, STEPS = 8, 3
 
@@ -66,8 +68,9 @@ def build(family: str, data_root: str) -> tuple[L.LightningModule, L.LightningDa
     if family == "wavenet":
         zoo.models.wavenet.cut_windows = lambda *a, **k: cut_windows(*a, **{**k, "random": False})
         audio = AudioConfig(n_mels=20)
-        model = WaveNetVocoder(audio, layers=4, stacks=2, residual_channels=8, gate_channels=16, skip_channels=8,
-                               num_mixtures=2, window_frames=2)
+        net = WaveNetConfig(layers=4, stacks=2, residual_channels=8, gate_channels=16, skip_channels=8,
+                            output=OutputConfig(num_mixtures=2))
+        model = WaveNetVocoder(audio=audio, net=net, training=WaveNetTrainingConfig(window_frames=2))
         return model, LJSpeechDataModule(root=data_root, source="embedded", embedded_size=40, val_size=4, test_size=4,
                                          audio=audio, load_wav=True, batch_size=GLOBAL_BATCH, progress=False)
     raise ValueError(family)

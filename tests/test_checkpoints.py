@@ -39,21 +39,24 @@ def test_missing_and_corrupt_files(tmp_path):
 
 
 def test_checkpoints_from_before_the_prediction_writer_still_load(tmp_path):
-    """Checkpoints written when models carried ``predict_dir`` (and the post-net ``griffin_lim_iters``) load through
-    both loaders: the retired hyper-parameters are dropped, the weights restored."""
-    from zoo.checkpoints import load_experiment
+    """Checkpoints written when models carried ``predict_dir`` (and the post-net ``griffin_lim_iters``) and took their
+    hyper-parameters flat load through the zoo's loader: the flat names placed in the configs, the retired ones
+    dropped, the weights restored."""
+    from zoo.checkpoints import load_experiment, upgrade_flat_hyperparameters
     from zoo.models.pix2pix import Pix2PixPostnet
 
-    model = Pix2PixPostnet(depth=2, generator_channels=2, generator_max_channels=4, discriminator_channels=2,
-                           discriminator_layers=1)
+    flat = {"depth": 2, "generator_channels": 2, "generator_max_channels": 4, "discriminator_channels": 2,
+            "discriminator_layers": 1, "norm": "instance", "residual": True, "lambda_gv": 2.0}
+    model = Pix2PixPostnet(**upgrade_flat_hyperparameters(Pix2PixPostnet, flat))
+    assert model.net_config.generator.max_channels == 4 and model.net_config.discriminator.layers == 1
+    assert model.net_config.norm == "instance" and model.generator.residual and model.training_config.lambda_gv == 2.0
     path = tmp_path / "old.ckpt"
-    hparams = {**model.hparams, "predict_dir": "somewhere", "griffin_lim_iters": 60,
-               "_class_path": "zoo.models.pix2pix.Pix2PixPostnet"}
+    # a checkpoint of that era: flat names, and the retired ones
+    hparams = {**flat, "predict_dir": "somewhere", "griffin_lim_iters": 60, "_class_path": "zoo.models.pix2pix.Pix2PixPostnet"}
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": "2.6.6"}, path)
-    for loaded in (Pix2PixPostnet.load_from_checkpoint(path, map_location="cpu"),
-                   load_experiment(path, {"zoo.models.pix2pix.Pix2PixPostnet": "a post-net"}, "--postnet")):
-        assert "predict_dir" not in loaded.hparams
-        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    loaded = load_experiment(path, {"zoo.models.pix2pix.Pix2PixPostnet": "a post-net"}, "--postnet")
+    assert "predict_dir" not in loaded.hparams and loaded.net_config == model.net_config
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
 
 
 # --- per-block configs: stored forms and checkpoints from before them ----------------------------------------------
@@ -128,3 +131,18 @@ def test_a_module_built_in_python_saves_configs_the_safe_unpickler_reads(tmp_pat
     torch.save({"state_dict": {}, "hyper_parameters": dict(model.hparams)}, tmp_path / "m.ckpt")
     hp = load_weights_only(tmp_path / "m.ckpt")["hyper_parameters"]
     assert hp["net"] == model.net_config and hp["training"] == model.training_config
+
+
+def test_flat_wavenet_names_find_the_body_the_output_and_training():
+    from zoo.checkpoints import upgrade_flat_hyperparameters
+    from zoo.models.wavenet import WaveNetVocoder
+
+    kwargs = upgrade_flat_hyperparameters(WaveNetVocoder, {
+        "output": "gaussian", "log_scale_min": -9.0, "layers": 4, "stacks": 2, "upsample_scales": (4, 4, 4, 4),
+        "window_frames": 3, "lr_decay_steps": 10, "media_seconds": 0.5, "predict_dir": "retired"})
+    net, training = kwargs["net"], kwargs["training"]
+    assert (net.output.kind, net.output.log_scale_min, net.output.num_mixtures) == ("gaussian", -9.0, 10)
+    assert (net.layers, net.stacks, net.residual_channels) == (4, 2, 512)
+    assert (training.window_frames, training.lr_decay_steps, training.media_seconds) == (3, 10, 0.5)
+    model = WaveNetVocoder(**kwargs)
+    assert model.dist.out_channels == 2 and len(model.net.blocks) == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from pathlib import Path
 
@@ -25,11 +27,17 @@ from tests.conftest import make_ljspeech_tree
 from zoo.errors import DatasetFormatError
 from zoo.losses.gan import discriminator_loss, generator_adversarial_loss
 from zoo.metrics.spectral import global_variance, global_variance_ratio, masked_l1
-from zoo.models.pix2pix import Pix2PixPostnet
-from zoo.nn.pix2pix import PatchGANDiscriminator, UNetGenerator, check_unet_size
+from zoo.models.pix2pix import Pix2PixPostnet, Pix2PixTrainingConfig
+from zoo.nn.pix2pix import PatchGANConfig, PatchGANDiscriminator, Pix2PixConfig, UNetConfig, UNetGenerator, check_unet_size
 
-TINY = {"depth": 4, "generator_channels": 4, "generator_max_channels": 16, "discriminator_channels": 4,
-            "discriminator_layers": 2, "dropout": 0.0}
+TINY = Pix2PixConfig(generator=UNetConfig(depth=4, channels=4, max_channels=16, dropout=0.0),
+                     discriminator=PatchGANConfig(channels=4, layers=2))
+
+
+def _postnet(norm: str = "batch", training: dict | None = None, **generator) -> Pix2PixPostnet:
+    """The tiny post-net, its generator's fields (``depth``, ``residual``, ...) and its training config changed."""
+    net = dataclasses.replace(TINY, norm=norm, generator=dataclasses.replace(TINY.generator, **generator))
+    return Pix2PixPostnet(net=net, training=Pix2PixTrainingConfig(**(training or {})))
 
 
 def _trainer(tmp_path: Path, **kwargs) -> L.Trainer:
@@ -44,7 +52,7 @@ def _trainer(tmp_path: Path, **kwargs) -> L.Trainer:
 @pytest.mark.parametrize("depth,size", [(2, (64, 64)), (4, (64, 64)), (6, (64, 64)), (5, (32, 64)), (3, (8, 24))])
 def test_unet_keeps_the_input_shape_and_backpropagates(depth, size):
     torch.manual_seed(0)
-    net = UNetGenerator(1, 1, depth, base_channels=4, max_channels=16)
+    net = UNetGenerator(UNetConfig(depth=depth, channels=4, max_channels=16))
     x = torch.randn(2, 1, *size, requires_grad=True)
     y = net(x)
     assert y.shape == (2, 1, *size)
@@ -60,14 +68,14 @@ def test_unet_depth_is_checked_against_the_crop():
     with pytest.raises(ValueError, match=r"80×64.*depth <= 4"):
         check_unet_size(6, (80, 64))
     with pytest.raises(ValueError, match="multiple of"):
-        UNetGenerator(1, 1, 3, 4, 16)(torch.zeros(1, 1, 12, 16))
+        UNetGenerator(UNetConfig(depth=3, channels=4, max_channels=16))(torch.zeros(1, 1, 12, 16))
     with pytest.raises(ValueError, match="depth must be >= 2"):
-        UNetGenerator(depth=1)
+        UNetConfig(depth=1)
 
 
 @pytest.mark.parametrize("shape", [(80, 37), (80, 1), (13, 100), (64, 64)])
 def test_whole_utterance_inference_crops_back_to_the_input(shape):
-    net = UNetGenerator(1, 1, 4, 4, 16).eval()
+    net = UNetGenerator(UNetConfig(depth=4, channels=4, max_channels=16)).eval()
     x = torch.randn(3, 1, *shape)
     with torch.no_grad():
         y = net.forward_any_size(x, pad_value=-1.0)
@@ -76,7 +84,7 @@ def test_whole_utterance_inference_crops_back_to_the_input(shape):
 
 def test_patchgan_is_conditioned_on_the_input():
     torch.manual_seed(0)
-    d = PatchGANDiscriminator(1, 1, base_channels=8, n_layers=3).eval()
+    d = PatchGANDiscriminator(PatchGANConfig(channels=8, layers=3)).eval()
     x, y = torch.randn(2, 1, 64, 64), torch.randn(2, 1, 64, 64)
     with torch.no_grad():
         out = d(x, y)
@@ -225,7 +233,7 @@ def test_pairs_dir_index(tmp_path):
 def test_scale_from_training_data_round_trips_through_a_checkpoint(lj_tiny, tmp_path):
     torch.manual_seed(0)
     dm = _datamodule(lj_tiny)
-    model = Pix2PixPostnet(**TINY)
+    model = _postnet()
     trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
     low, high = dm.mel_range()
@@ -242,7 +250,7 @@ def test_scale_from_training_data_round_trips_through_a_checkpoint(lj_tiny, tmp_
     assert restored.mel_low.item() == pytest.approx(low) and restored.mel_high.item() == pytest.approx(high)
     assert bool(restored.scale_fitted) and int(restored.batches_seen) == 2
     # a loaded model keeps its own scale even with data whose range differs
-    fresh = Pix2PixPostnet(**TINY)
+    fresh = _postnet()
     fresh.set_mel_range(0.1, 0.2)
     fresh.load_state_dict(torch.load(ckpt, weights_only=False)["state_dict"])
     assert fresh.mel_high.item() == pytest.approx(high)
@@ -259,16 +267,16 @@ def test_polish_in_eval_mode_is_deterministic_and_per_utterance_with_instance_no
     # output does not depend on what else is in its batch.
     torch.manual_seed(0)
     mel, lengths = torch.rand(2, 32, 80), torch.tensor([32, 32])
-    model = Pix2PixPostnet(**{**TINY, "dropout": 0.5, "depth": 6}).eval()  # depth 6: dropout on one up-block
+    model = _postnet(dropout=0.5, depth=6).eval()  # depth 6: dropout on one up-block
     torch.testing.assert_close(model.polish(mel, lengths), model.polish(mel, lengths))
     model.train()
     assert not torch.allclose(model.polish(mel, lengths), model.polish(mel, lengths))
-    inst = Pix2PixPostnet(**{**TINY, "norm": "instance"}).eval()
+    inst = _postnet(norm="instance").eval()
     torch.testing.assert_close(inst.polish(mel, lengths)[:1], inst.polish(mel[:1], lengths[:1]))
 
 
 def test_depth_too_deep_for_the_crop_fails_before_training(lj_tiny, tmp_path):
-    model = Pix2PixPostnet(**{**TINY, "depth": 5})  # 16 x 16 crops take depth <= 4
+    model = _postnet(depth=5)  # 16 x 16 crops take depth <= 4
     with pytest.raises(ValueError, match=r"depth 5.*16×16"):
         _trainer(tmp_path, max_steps=1).fit(model, datamodule=_datamodule(lj_tiny))
 
@@ -294,7 +302,7 @@ def test_each_optimiser_changes_only_its_own_network(update, tmp_path):
     torch.manual_seed(0)
     # batch number 1 of the schedule: `every: 2` skips a network on it, `every: 1` updates it
     every = {"generator": (1, 2), "discriminator": (2, 1), "both": (1, 1)}[update]
-    model = Pix2PixPostnet(**TINY, generator_every=every[0], discriminator_every=every[1])
+    model = _postnet(training={"generator_every": every[0], "discriminator_every": every[1]})
     model.set_mel_range(0.0, 1.0)
     model.batches_seen.fill_(1)
     g0, d0 = _snapshot(model.generator), _snapshot(model.discriminator)
@@ -312,7 +320,7 @@ def test_predict_writes_polished_mels_audio_and_a_pairs_index(lj_tiny, tmp_path)
     from callbacks.prediction import PredictionWriter
 
     dm = _datamodule(lj_tiny)
-    model = Pix2PixPostnet(**TINY)
+    model = _postnet()
     writer = PredictionWriter(str(tmp_path / "pred"))
     batches = _trainer(tmp_path, callbacks=[writer]).predict(model, datamodule=dm)
     ids = [p.id for batch in batches for p in batch]
@@ -329,7 +337,7 @@ def test_predict_writes_polished_mels_audio_and_a_pairs_index(lj_tiny, tmp_path)
 def test_patchgan_receptive_field_matches_the_gradient_support(n_layers):
     from zoo.nn.pix2pix import patchgan_receptive_field
 
-    d = PatchGANDiscriminator(1, 1, base_channels=2, n_layers=n_layers, norm="batch").eval()  # running stats: local
+    d = PatchGANDiscriminator(PatchGANConfig(channels=2, layers=n_layers), norm="batch").eval()  # running stats: local
     with torch.no_grad():
         for m in d.modules():
             if isinstance(m, torch.nn.Conv2d):
@@ -346,7 +354,7 @@ def test_patchgan_receptive_field_matches_the_gradient_support(n_layers):
 
 def test_residual_generator_starts_as_the_identity_and_learns(tmp_path):
     torch.manual_seed(0)
-    model = Pix2PixPostnet(**TINY, residual=True)
+    model = _postnet(residual=True)
     model.set_mel_range(0.0, 1.0)
     mel = torch.rand(2, 40, 32) * 0.8 + 0.1  # (B, T, n_mels) in [0, 1], away from the clamp
     lengths = torch.tensor([40, 33])
@@ -358,7 +366,7 @@ def test_residual_generator_starts_as_the_identity_and_learns(tmp_path):
     assert _changed(model.generator, g0)  # the zeroed output layer still receives a gradient
     assert model.generator.ups[0].block[1].weight.abs().sum() > 0
     with pytest.raises(ValueError, match="in_channels == out_channels"):
-        UNetGenerator(1, 2, 4, 4, 16, residual=True)
+        UNetGenerator(UNetConfig(depth=4, channels=4, max_channels=16, residual=True), in_channels=1, out_channels=2)
 
 
 def test_global_variance_loss_by_hand():
@@ -382,8 +390,8 @@ def test_global_variance_term_raises_the_variance_of_a_blurry_output(tmp_path):
     from zoo.losses.spectral import global_variance_loss
 
     torch.manual_seed(0)
-    model = Pix2PixPostnet(**TINY, residual=True, lambda_l1=0.0, lambda_adversarial=0.0, lambda_gv=1.0,
-                           generator_lr=1e-2)
+    model = _postnet(residual=True, training={"lambda_l1": 0.0, "lambda_adversarial": 0.0, "lambda_gv": 1.0,
+                                              "generator_lr": 1e-2})
     model.set_mel_range(0.0, 1.0)
     target = torch.rand(8, 16, 16) * 0.8 + 0.1
     blurry = 0.5 + 0.3 * (target - 0.5)  # same pattern, a tenth of the variance
@@ -397,4 +405,4 @@ def test_global_variance_term_raises_the_variance_of_a_blurry_output(tmp_path):
         after = float(global_variance_loss(model.eval().generator(x), y))
     assert after < 0.5 * before
     with pytest.raises(ValueError, match="lambda_gv"):
-        Pix2PixPostnet(**TINY, lambda_gv=-1.0)
+        Pix2PixTrainingConfig(lambda_gv=-1.0)

@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LJ = AudioConfig()  # the LJSpeech DataModule's (and the ARCTIC one's) default front end
 # two training batches teach no stop token: near-certainty keeps inference running to the 24-frame guard
 _TTS_FAST = ["--model.init_args.training.max_decoder_frames", "24", "--model.init_args.training.stop_threshold", "0.999999"]
-WAVENET_TINY = ["--model.init_args.layers", "4", "--model.init_args.stacks", "2", "--model.init_args.residual_channels", "8",
-                "--model.init_args.gate_channels", "8", "--model.init_args.skip_channels", "8",
-                "--model.init_args.window_frames", "2", "--model.init_args.num_mixtures", "2"]
-POSTNET_TINY = ["--model.init_args.depth", "4", "--model.init_args.generator_channels", "4",
-                "--model.init_args.generator_max_channels", "16", "--model.init_args.discriminator_channels", "4",
-                "--model.init_args.discriminator_layers", "2", "--data.init_args.crop_frames", "16",
+WAVENET_TINY = ["--model.init_args.net.layers", "4", "--model.init_args.net.stacks", "2", "--model.init_args.net.residual_channels", "8",
+                "--model.init_args.net.gate_channels", "8", "--model.init_args.net.skip_channels", "8",
+                "--model.init_args.training.window_frames", "2", "--model.init_args.net.output.num_mixtures", "2"]
+POSTNET_TINY = ["--model.init_args.net.generator.depth", "4", "--model.init_args.net.generator.channels", "4",
+                "--model.init_args.net.generator.max_channels", "16", "--model.init_args.net.discriminator.channels", "4",
+                "--model.init_args.net.discriminator.layers", "2", "--data.init_args.crop_frames", "16",
                 "--data.init_args.crop_bins", "16", "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0"]
 
 
@@ -58,11 +58,14 @@ def chain(tmp_path_factory) -> dict[str, Path]:
         "vc": _fit("vc_teacher", arctic, base / "vc", *_VC_TINY, "--data.init_args.split", "seeded"),
     }
     # A WaveNet trained at the 16 kHz / hop-200 front end of the real ARCTIC preset: every chain above must refuse it.
+    from zoo.losses.output_distribution import OutputConfig
     from zoo.models.wavenet import WaveNetVocoder
+    from zoo.nn.wavenet import WaveNetConfig
 
     other = AudioConfig(sample_rate=16000, n_fft=1024, hop_length=200, win_length=800, n_mels=80, fmax=8000.0)
-    vocoder = WaveNetVocoder(audio=other, layers=2, stacks=1, residual_channels=4, gate_channels=4, skip_channels=4,
-                             upsample_scales=(2, 4, 5, 5), num_mixtures=2)
+    vocoder = WaveNetVocoder(audio=other, net=WaveNetConfig(layers=2, stacks=1, residual_channels=4, gate_channels=4,
+                                                            skip_channels=4, upsample_scales=(2, 4, 5, 5),
+                                                            output=OutputConfig(num_mixtures=2)))
     ckpts["wavenet_16k"] = base / "wavenet_16k.ckpt"
     torch.save({"state_dict": vocoder.state_dict(),
                 "hyper_parameters": {**vocoder.hparams, "_class_path": "zoo.models.wavenet.WaveNetVocoder"}},

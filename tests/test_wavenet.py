@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,10 +22,11 @@ from zoo.losses.mixture import (
     sample_discretized_mix_logistic,
     sample_gaussian,
 )
+from zoo.losses.output_distribution import OutputConfig, make_output_distribution
 from zoo.nn.wavenet import (
     ConditionUpsampler,
     WaveNet,
-    make_output_distribution,
+    WaveNetConfig,
     receptive_field,
     shift_right,
 )
@@ -208,15 +210,15 @@ def test_samplers_use_the_given_noise():
 # The net
 # ---------------------------------------------------------------------------------------------------------------
 
-TINY = {"layers": 6, "stacks": 2, "residual_channels": 8, "gate_channels": 12, "skip_channels": 10, "kernel_size": 3,
-        "cond_channels": 5, "upsample_scales": (2, 3)}
+TINY = WaveNetConfig(layers=6, stacks=2, residual_channels=8, gate_channels=12, skip_channels=10, kernel_size=3,
+                     upsample_scales=(2, 3))
 
 
-def _tiny(output: str = "mol", dtype=torch.float64, seed: int = 0, **kw) -> tuple[WaveNet, object]:
+def _tiny(output: str = "mol", dtype=torch.float64, seed: int = 0, cond_channels: int = 5, **kw) -> tuple[WaveNet, object]:
     torch.manual_seed(seed)
-    dist = make_output_distribution(output, num_mixtures=3)
-    net = WaveNet(in_channels=dist.in_channels, out_channels=dist.out_channels, **{**TINY, **kw}).to(dtype).eval()
-    return net, dist
+    config = dataclasses.replace(TINY, output=OutputConfig(kind=output, num_mixtures=3), **kw)
+    net = WaveNet(config, cond_channels=cond_channels).to(dtype).eval()
+    return net, net.dist
 
 
 def test_receptive_field_formula():
@@ -273,8 +275,8 @@ def test_fast_generation_equals_naive_recomputation(output: str, kernel_size: in
     net, dist = _tiny(output, num_speakers=3, speaker_channels=4, kernel_size=kernel_size)
     mel = torch.rand(2, 5, 8, dtype=torch.float64)  # 8 frames x hop 6 = 48 samples > receptive field (29 or 15)
     speakers = torch.tensor([2, 0])
-    fast = net.generate(dist, 48, mel, speakers, generators=torch.Generator().manual_seed(5))
-    naive = net.generate_naive(dist, 48, mel, speakers, generators=torch.Generator().manual_seed(5))
+    fast = net.generate(48, mel, speakers, generators=torch.Generator().manual_seed(5))
+    naive = net.generate_naive(48, mel, speakers, generators=torch.Generator().manual_seed(5))
     assert fast.shape == (2, 48) and fast.abs().max() <= 1
     torch.testing.assert_close(fast, naive, rtol=0, atol=1e-10)
     # the generated audio is what the training-mode forward pass would score: teacher forcing reproduces it
@@ -287,19 +289,21 @@ def test_batched_generation_equals_per_utterance():
     net, dist = _tiny("mol")
     mel = torch.rand(3, 5, 4, dtype=torch.float64)
     gens = [torch.Generator().manual_seed(10 + i) for i in range(3)]
-    batched = net.generate(dist, 24, mel, generators=gens)
+    batched = net.generate(24, mel, generators=gens)
     for i in range(3):
-        single = net.generate(dist, 24, mel[i : i + 1], generators=[torch.Generator().manual_seed(10 + i)])
+        single = net.generate(24, mel[i : i + 1], generators=[torch.Generator().manual_seed(10 + i)])
         torch.testing.assert_close(batched[i : i + 1], single, rtol=0, atol=1e-12)
 
 
 def test_unconditional_net_and_bad_sizes():
     net, dist = _tiny("gaussian", cond_channels=0)
-    assert net.generate(dist, 10, batch_size=2, generators=torch.Generator().manual_seed(0)).shape == (2, 10)
+    assert net.generate(10, batch_size=2, generators=torch.Generator().manual_seed(0)).shape == (2, 10)
     with pytest.raises(ValueError, match="multiple of stacks"):
-        WaveNet(layers=10, stacks=3)
+        WaveNetConfig(layers=10, stacks=3)
     with pytest.raises(ValueError, match="gate_channels"):
-        WaveNet(gate_channels=7)
+        WaveNetConfig(gate_channels=7)
+    with pytest.raises(ValueError, match="OutputConfig.kind"):
+        OutputConfig(kind="laplace")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -337,15 +341,15 @@ def test_windows_keep_samples_aligned_with_their_mel_frames():
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _tiny_vocoder(output: str = "mol", **kw):
+def _tiny_vocoder(output: str = "mol", init_log_scale: float | None = -3.0):
     from zoo.audio import AudioConfig
-    from zoo.models.wavenet import WaveNetVocoder
+    from zoo.models.wavenet import WaveNetTrainingConfig, WaveNetVocoder
 
     audio = AudioConfig(n_fft=64, win_length=64, hop_length=8, n_mels=6, fmax=None, sample_rate=8000)
     torch.manual_seed(0)
-    return WaveNetVocoder(audio=audio, output=output, layers=4, stacks=2, residual_channels=8, gate_channels=8,
-                          skip_channels=8, upsample_scales=(2, 4), num_mixtures=2, window_frames=3, media_seconds=0.004,
-                          **kw)
+    net = WaveNetConfig(layers=4, stacks=2, residual_channels=8, gate_channels=8, skip_channels=8, upsample_scales=(2, 4),
+                        output=OutputConfig(kind=output, num_mixtures=2, init_log_scale=init_log_scale))
+    return WaveNetVocoder(audio=audio, net=net, training=WaveNetTrainingConfig(window_frames=3, media_seconds=0.004))
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to")
@@ -357,7 +361,7 @@ def test_vocoder_step_media_and_vocode(output: str):
     lengths = torch.tensor([50, 30])
     wav = (torch.rand(2, 50) * 1.6 - 0.8) * (torch.arange(50) < lengths[:, None])
     mel = torch.rand(2, 1 + 50 // 8, 6)
-    windows = cut_windows(wav, lengths, mel, 8, model.hparams.window_frames)
+    windows = cut_windows(wav, lengths, mel, 8, model.training_config.window_frames)
     loss = model.training_step(windows, 0)
     loss.backward()
     assert torch.isfinite(loss)
@@ -374,7 +378,7 @@ def test_vocoder_rejects_upsampling_that_does_not_match_the_hop():
     from zoo.models.wavenet import WaveNetVocoder
 
     with pytest.raises(ValueError, match="hop_length = 256"):
-        WaveNetVocoder(upsample_scales=(4, 4, 4))
+        WaveNetVocoder(net=WaveNetConfig(upsample_scales=(4, 4, 4)))
 
 
 @pytest.mark.parametrize("output", ["mol", "gaussian"])
@@ -397,10 +401,9 @@ def test_output_layer_starts_at_init_log_scale_not_wider_than_the_signal(output:
 
 
 def test_init_log_scale_below_the_floor_is_rejected():
-    with pytest.raises(ValueError, match="init_log_scale must be >= log_scale_min"):
-        make_output_distribution("mol", log_scale_min=-7.0, init_log_scale=-8.0)
-    with pytest.raises(ValueError, match="init_log_scale must be >= log_scale_min"):
-        make_output_distribution("gaussian", log_scale_min=-7.0, init_log_scale=-8.0)
+    for kind in ("mol", "gaussian"):
+        with pytest.raises(ValueError, match="init_log_scale must be >= log_scale_min"):
+            make_output_distribution(OutputConfig(kind=kind, log_scale_min=-7.0, init_log_scale=-8.0))
 
 
 @pytest.mark.parametrize("output", ["mol", "gaussian", "categorical"])
@@ -428,10 +431,11 @@ def test_losses_are_computed_in_float32_from_bf16_outputs(output: str):
 
 
 def test_step_learning_rate_decay_halves_the_rate_every_n_steps():
-    from zoo.models.wavenet import WaveNetVocoder
+    from zoo.models.wavenet import WaveNetTrainingConfig, WaveNetVocoder
 
-    model = WaveNetVocoder(layers=2, stacks=1, residual_channels=4, gate_channels=4, skip_channels=4, num_mixtures=2,
-                           lr=1e-3, lr_decay_steps=2, lr_decay_rate=0.5)
+    net = WaveNetConfig(layers=2, stacks=1, residual_channels=4, gate_channels=4, skip_channels=4,
+                        output=OutputConfig(num_mixtures=2))
+    model = WaveNetVocoder(net=net, training=WaveNetTrainingConfig(lr=1e-3, lr_decay_steps=2, lr_decay_rate=0.5))
     conf = model.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
     assert conf["lr_scheduler"]["interval"] == "step"
@@ -441,10 +445,9 @@ def test_step_learning_rate_decay_halves_the_rate_every_n_steps():
         opt.step()
         sched.step()
     assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
-    assert isinstance(WaveNetVocoder(layers=2, stacks=1, residual_channels=4, gate_channels=4, skip_channels=4,
-                                     num_mixtures=2).configure_optimizers(), torch.optim.Adam)
+    assert isinstance(WaveNetVocoder(net=net).configure_optimizers(), torch.optim.Adam)
     with pytest.raises(ValueError, match="lr_decay_steps"):
-        WaveNetVocoder(lr_decay_steps=0)
+        WaveNetTrainingConfig(lr_decay_steps=0)
 
 
 def test_published_recipe_override_fits_with_ema_and_no_clipping(tmp_path):
@@ -468,8 +471,8 @@ def test_published_recipe_override_fits_with_ema_and_no_clipping(tmp_path):
     try:
         main(["fit", "--config", str(root / "configs" / "wavenet_mol.yaml"), "--config",
               str(root / "configs" / "overrides" / "wavenet_published.yaml"),
-              "--model.init_args.layers", "4", "--model.init_args.stacks", "4", "--model.init_args.residual_channels", "4",
-              "--model.init_args.gate_channels", "4", "--model.init_args.skip_channels", "4", "--model.init_args.window_frames", "2",
+              "--model.init_args.net.layers", "4", "--model.init_args.net.stacks", "4", "--model.init_args.net.residual_channels", "4",
+              "--model.init_args.net.gate_channels", "4", "--model.init_args.net.skip_channels", "4", "--model.init_args.training.window_frames", "2",
               "--data.init_args.source", "real", "--data.init_args.root", str(tmp_path / "lj"), "--data.init_args.download", "false",
               "--data.init_args.val_size", "1", "--data.init_args.test_size", "1", "--data.init_args.batch_size", "2",
               "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
@@ -480,7 +483,9 @@ def test_published_recipe_override_fits_with_ema_and_no_clipping(tmp_path):
     trainer = captured["trainer"]
     assert trainer.gradient_clip_val is None and trainer.global_step == 2
     (ema,) = [cb for cb in trainer.callbacks if isinstance(cb, EMAWeightAveraging)]
-    assert trainer.lightning_module.hparams.log_scale_min == -16.0 and trainer.lightning_module.hparams.lr_decay_steps == 200000
+    module = trainer.lightning_module
+    assert module.net_config.output.log_scale_min == -16.0 and module.training_config.lr_decay_steps == 200000
+    assert module.net_config.output.kind == "mol" and module.net_config.output.num_mixtures == 10  # kept from the base
 
 
 def test_reproduce_wavenet_tiny_preset_reports_curves_and_copy_synthesis(tmp_path):

@@ -112,7 +112,7 @@ def checkpoint_arguments(cls: type, path: str | Path, what: str) -> dict[str, An
 
 
 # the flat names of checkpoints written before the per-block configs that are not ``<block>_<field>`` or a field name
-_RENAMED = {"use_gst": "gst.enabled"}
+_RENAMED = {"use_gst": "gst.enabled", "output": "output.kind"}
 # hyper-parameters models no longer take (prediction writing moved to ``callbacks.PredictionWriter``): dropped
 _RETIRED = frozenset({"predict_dir", "griffin_lim_iters"})
 

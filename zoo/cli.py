@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import BasePredictionWriter, LearningRateMonitor
@@ -39,6 +40,11 @@ class ZooCLI(LightningCLI):
         # The zoo's DataModules shard their own (length-bucketed) batches across DDP ranks, so Lightning must not
         # wrap them in a DistributedSampler (it cannot inject one into a custom batch sampler).
         parser.set_defaults({"trainer.use_distributed_sampler": False})
+        # A reproduce preset (configs/presets/<experiment>/<preset>.yaml) is also a fit config: its ``reproduce:``
+        # block holds what only ``python -m zoo reproduce`` reads (its evaluation's size), and fit ignores it.
+        parser.add_argument("--reproduce", type=Optional[dict[str, Any]], default=None,
+                            help="settings of python -m zoo reproduce's evaluation (a preset's reproduce: block); "
+                                 "ignored by fit, validate, test and predict")
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's CLI would re-read the model's init arguments from ``--ckpt_path``'s hyperparameters, where

@@ -37,35 +37,18 @@ from typing import Any
 import torch
 import yaml
 
-from zoo.reproduce_common import fit_stage, read_metrics, stage_datamodule
-
 from zoo.metrics.spectral import masked_l1
+from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, read_metrics, stage_datamodule
 
-CONFIG = Path(__file__).resolve().parent.parent / "configs" / "postnet_pix2pix.yaml"
-
-# A preset: the DataModule's and the model's overrides and the training budget.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds: a depth-4 UNet on 16x16 crops of 20 utterances, a few steps
-    "tiny": {
-        "data": {"embedded_size": 20, "crop_frames": 16, "crop_bins": 16, "crops_per_utterance": 1, "batch_size": 4},
-        "model": {"depth": 4, "generator_channels": 4, "generator_max_channels": 16, "discriminator_channels": 4,
-                  "discriminator_layers": 2},
-        "trainer": {"max_epochs": 2, "limit_train_batches": 2, "max_time": None},
-        "triptychs": 2,
-    },
-    # <= 15 minutes on a 2-core CPU: 12 minutes of training with half-width nets (32 base channels, generator
-    # capped at 256; the published 64/512 take 2-3 s per batch of 16 crops here), then whole-utterance scoring.
-    "demo": {
-        "data": {"embedded_size": 200, "crops_per_utterance": 4, "batch_size": 16},
-        "model": {"generator_channels": 32, "generator_max_channels": 256, "discriminator_channels": 32},
-        "trainer": {"max_epochs": 1000, "max_time": "00:00:12:00"},
-        "triptychs": 3,
-    },
-}
+CONFIG = CONFIG_DIR / "postnet_pix2pix.yaml"
+# configs/presets/postnet_pix2pix/<preset>.yaml; with --upstream, configs/presets/postnet_pix2pix_upstream/<preset>.yaml
+# is merged over it
+PRESETS = tuple(preset_names("postnet_pix2pix"))
 
 
 def _overrides(preset: dict, out: Path, data_root: str) -> dict:
-    """The override config of the training run (merged over ``configs/postnet_pix2pix.yaml`` by the CLI)."""
+    """The override config of the training run: the preset with this run's folders, logger and data root merged over
+    it (the CLI merges the result over ``configs/postnet_pix2pix.yaml``)."""
     run_dir = out / "train"
     trainer = {
         "accelerator": "cpu", "devices": 1, "default_root_dir": str(run_dir), "enable_progress_bar": False,
@@ -76,10 +59,9 @@ def _overrides(preset: dict, out: Path, data_root: str) -> dict:
         "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                        "init_args": {"dirpath": str(run_dir / "checkpoints"), "monitor": "val/loss", "mode": "min",
                                      "save_top_k": 1, "save_last": True, "filename": "best-{epoch}-{step}"}}],
-        **preset["trainer"],
     }
-    data = {"source": "embedded", "root": data_root, "num_workers": 0, "progress": False, **preset["data"]}
-    return {"trainer": trainer, "model": {"init_args": dict(preset["model"])}, "data": {"init_args": data}}
+    data = {"root": data_root, "num_workers": 0, "progress": False}
+    return merge_configs(preset, {"trainer": trainer, "data": {"init_args": data}})
 
 
 def _fit(overrides: dict, out: Path) -> tuple[Path, float]:
@@ -106,12 +88,12 @@ def _evaluate(ckpt: Path, overrides: dict, split: str) -> tuple[dict[str, Any], 
     """Mean over the utterances of ``split`` (val or test) of L1 and GV ratio for input, output and truth, and every
     utterance's (id, input, output, truth), each (T, n_mels), sorted by id."""
     from zoo.metrics.spectral import global_variance_ratio
-    from zoo.models.pix2pix import Pix2PixPostnet
+    from zoo.checkpoints import load_experiment
 
     if split not in ("val", "test"):
         raise ValueError(f"split must be 'val' or 'test', but got {split!r}")
 
-    model = Pix2PixPostnet.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    model = load_experiment(ckpt, {"zoo.models.pix2pix.Pix2PixPostnet": "a post-net"}, "the post-net")
     dm = _datamodule(overrides)
     dm.prepare_data()
     dm.setup("fit")
@@ -162,9 +144,7 @@ def _triptychs(out: Path, examples: list[tuple[str, torch.Tensor, torch.Tensor, 
 
 
 def run(preset_name: str, out: Path, data_root: str = "data", command: str = "") -> dict:
-    if preset_name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
-    preset = PRESETS[preset_name]
+    preset = load_preset("postnet_pix2pix", preset_name)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     overrides = _overrides(preset, out, data_root)
@@ -172,7 +152,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
     figures, examples = _evaluate(ckpt, overrides, "val")
     # The checkpoint was chosen on the validation utterances; the test ones were seen by neither training nor choice.
     test, _ = _evaluate(ckpt, overrides, "test")
-    images = _triptychs(out, examples[: preset["triptychs"]])
+    images = _triptychs(out, examples[: preset["reproduce"]["triptychs"]])
     gv_in, gv_out = figures["input"]["gv_ratio"], figures["output"]["gv_ratio"]
     gap_closed = 1.0 - abs(1.0 - gv_out) / abs(1.0 - gv_in) if gv_in != 1.0 else float("nan")
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -182,7 +162,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
                      "l1_no_worse_than_input": figures["output"]["l1"] <= figures["input"]["l1"]},
         "test": {k: test[k] for k in ("input", "output", "truth", "num_utterances")},
         "preset": preset_name, "command": command,
-        "data": f"embedded eSpeak LJSpeech-layout corpus ({preset['data'].get('embedded_size', 200)} utt.), "
+        "data": f"embedded eSpeak LJSpeech-layout corpus ({preset['data']['init_args'].get('embedded_size', 200)} utt.), "
                 f"built-in degradation; scored on the {figures['num_utterances']} validation utterances, whole",
         "num_utterances": figures["num_utterances"],
         "checkpoint": {"path": str(ckpt), "epoch": saved["epoch"], "global_step": saved["global_step"]},
@@ -195,17 +175,6 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
 
 
 # --- an upstream voice-conversion model's outputs --------------------------------------------------------------
-
-# With --upstream: a 2-layer PatchGAN (34x34 receptive field, zoo.nn.pix2pix.patchgan_receptive_field) on the
-# 64x64 crops, and how many dev utterances the free-running rows convert and score.
-# The generator is residual there (x + UNet(x), starting as the identity): the input is already an L1-trained
-# model's estimate, and a plain UNet with an adversarial term lost L1 and MCD to it (docs/results/postnet.md).
-# On an upstream model's outputs: the residual generator, a tenth of the adversarial weight and the GV loss
-# (lambda_GV 20), the setting that met the three criteria on real ARCTIC (docs/results/postnet.md).
-_UPSTREAM_LOSSES = {"residual": True, "lambda_adversarial": 0.1, "lambda_gv": 20.0}
-UPSTREAM = {"tiny": {"model": dict(_UPSTREAM_LOSSES), "eval_utterances": 2},
-            "demo": {"model": {"discriminator_layers": 2, **_UPSTREAM_LOSSES}, "eval_utterances": 50}}
-
 
 @torch.no_grad()
 def dump_upstream(upstream: Path, arctic_root: str, data_root: str, folder: Path, split: str = "standard",
@@ -289,9 +258,7 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
     """The post-net on ``upstream``'s teacher-forced ARCTIC outputs; writes ``OUT/report.{json,md}``."""
     import dataclasses
 
-    if preset_name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
-    preset = PRESETS[preset_name]
+    preset = merge_configs(load_preset("postnet_pix2pix", preset_name), load_preset("postnet_pix2pix_upstream", preset_name))
     root = Path(arctic_root)
     arctic_root = str(root.parent if root.name == "cmu_arctic" else root)
     out.mkdir(parents=True, exist_ok=True)
@@ -301,21 +268,25 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
     overrides["data"]["init_args"] = {
         **{k: v for k, v in overrides["data"]["init_args"].items() if k not in ("source", "root", "embedded_size")},
         "pairs_dir": str(out / "pairs"), "audio": dataclasses.asdict(model.audio)}
-    overrides["model"]["init_args"].update(UPSTREAM[preset_name]["model"])
     for name, value in (("lambda_adversarial", lambda_adversarial), ("lambda_gv", lambda_gv)):
         if value is not None:
-            overrides["model"]["init_args"][name] = value
+            overrides = merge_configs(overrides, {"model": {"init_args": {"training": {name: value}}}})
     ckpt, train_seconds = _fit(overrides, out)
     figures, examples = _evaluate(ckpt, overrides, "val")
-    images = _triptychs(out, examples[: preset["triptychs"]])
+    images = _triptychs(out, examples[: preset["reproduce"]["triptychs"]])
     rows = _score_free_running(out, model, ckpt, arctic_root, data_root, split,
-                               eval_utterances or UPSTREAM[preset_name]["eval_utterances"], eval_workers)
+                               eval_utterances or preset["reproduce"]["eval_utterances"], eval_workers)
     gv_in, gv_out = figures["input"]["gv_ratio"], figures["output"]["gv_ratio"]
     from zoo.nn.pix2pix import patchgan_receptive_field
 
-    layers = overrides["model"]["init_args"].get("discriminator_layers", 3)
-    trained = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]  # what was trained
-    losses = {name: trained[name] for name in ("lambda_l1", "lambda_adversarial", "lambda_gv", "residual")}
+    from zoo.checkpoints import checkpoint_arguments
+    from zoo.models.pix2pix import Pix2PixPostnet
+
+    trained = checkpoint_arguments(Pix2PixPostnet, ckpt, "the post-net")  # what was trained
+    net, training = trained["net"], trained["training"]
+    layers = net.discriminator.layers
+    losses = {"lambda_l1": training.lambda_l1, "lambda_adversarial": training.lambda_adversarial,
+              "lambda_gv": training.lambda_gv, "residual": net.generator.residual}
     report = {
         "preset": preset_name, "command": command, "upstream": str(upstream),
         "data": f"CMU ARCTIC {arctic_root}, {split} split: {counts['train']} training pairs, scored on "
@@ -404,7 +375,7 @@ def _markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m zoo reproduce postnet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--preset", choices=PRESETS, default="demo")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data-root", default="data", help="where the embedded corpus is generated (default: data)")
     parser.add_argument("--upstream", type=Path, default=None,

@@ -28,9 +28,19 @@ from typing import Any
 
 import torch
 
-from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_datamodule, stage_loggers, wandb_ids
+from zoo.reproduce_common import (
+    CONFIG_DIR,
+    fit_stage,
+    load_preset,
+    merge_configs,
+    natural_16k,
+    preset_names,
+    read_metrics,
+    stage_datamodule,
+    stage_loggers,
+    wandb_ids,
+)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DISTRIBUTIONS = ("gaussian", "mol")
 ROWS = ("target_natural", "griffin_lim", "wavenet_gaussian", "wavenet_mol")
 ROW_TEXT = {
@@ -39,51 +49,23 @@ ROW_TEXT = {
     "wavenet_gaussian": "natural mel -> WaveNet, single Gaussian",
     "wavenet_mol": "natural mel -> WaveNet, mixture of logistics",
 }
-# hop 200 = 2 x 4 x 5 x 5
-_UPSAMPLE_16K = [2, 4, 5, 5]
-
-# A preset: data, network sizes, the training budget per distribution and the evaluation's size.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds: the test suite runs the whole command with this one
-    "tiny": {"audio": {**AUDIO_16K, "n_mels": 16}, "split": "seeded", "embedded_size": 20,
-             "model": {"layers": 4, "stacks": 2, "residual_channels": 8, "gate_channels": 8, "skip_channels": 8,
-                       "num_mixtures": 2, "window_frames": 2},
-             "batch_size": 2, "max_steps": 6, "val_check_interval": 3, "limit_val_batches": 1, "eval_utterances": 2},
-    # minutes on a 2-core CPU: the configs' CPU sizes on the embedded eSpeak ARCTIC slt
-    "demo": {"audio": AUDIO_16K, "split": "seeded", "embedded_size": 100,
-             "model": {"layers": 12, "stacks": 2, "residual_channels": 32, "gate_channels": 64, "skip_channels": 32,
-                       "window_frames": 10},
-             "batch_size": 4, "max_steps": 300, "val_check_interval": 50, "limit_val_batches": 5, "eval_utterances": 4},
-    # ~45 minutes on a 2-core CPU (2 x ~15 min training, generation and scoring): real slt, standard split
-    "real": {"audio": AUDIO_16K, "split": "standard", "embedded_size": None,
-             "model": {"layers": 20, "stacks": 2, "residual_channels": 64, "gate_channels": 128, "skip_channels": 64,
-                       "window_frames": 10},
-             "batch_size": 8, "max_steps": 900, "val_check_interval": 150, "limit_val_batches": 5,
-             "eval_utterances": 10},
-}
+PRESETS = tuple(preset_names("wavenet"))  # configs/presets/wavenet/<preset>.yaml, for both distributions
 
 
 def _overrides(dist: str, preset: dict, out: Path, data_root: str, arctic_root: str | None, wandb: bool) -> dict:
+    """One distribution's override config: the preset with this run's folders, loggers and corpus merged over it
+    (the CLI merges the result over ``configs/wavenet_<dist>.yaml``)."""
     run_dir = out / dist
-    data: dict[str, Any] = {"mode": "single", "target_speaker": "slt", "load_wav": True, "split": preset["split"],
-                            "batch_size": preset["batch_size"], "audio": dict(preset["audio"]), "progress": False,
-                            "val_size": 20, "test_size": 20}
     if arctic_root is not None:
         # a real corpus may sit on read-only or shared storage: its feature cache goes under the data root
-        data.update({"source": "real", "root": arctic_root, "download": False,
-                     "cache_dir": str(Path(data_root) / "feature_cache")})
+        data = {"source": "real", "root": arctic_root, "download": False, "cache_dir": str(Path(data_root) / "feature_cache")}
     else:
-        data.update({"source": "embedded", "root": data_root, "embedded_size": preset["embedded_size"]})
+        data = {"source": "embedded", "root": data_root}
     trainer = {"logger": stage_loggers(run_dir, f"wavenet-{dist}", wandb), "default_root_dir": str(run_dir),
-               "enable_progress_bar": False, "num_sanity_val_steps": 0, "log_every_n_steps": 5, "max_epochs": 10000,
-               "max_steps": preset["max_steps"], "max_time": None, "val_check_interval": preset["val_check_interval"],
-               "check_val_every_n_epoch": None, "limit_val_batches": preset["limit_val_batches"],
                "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                               "init_args": {"dirpath": str(run_dir / "checkpoints"), "save_last": True,
                                             "save_top_k": 0}}]}
-    model = {**preset["model"], "upsample_scales": _UPSAMPLE_16K}
-    return {"trainer": trainer, "model": {"init_args": model},
-            "data": {"class_path": "datamodules.CMUArcticDataModule", "init_args": data}}
+    return merge_configs(preset, {"trainer": trainer, "data": {"init_args": data}})
 
 
 def _curves(run_dir: Path) -> dict[str, Any]:
@@ -168,11 +150,9 @@ def _curve_plot(out: Path, curves: dict[str, dict]) -> str:
 
 def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str | None = None, wandb: bool = True,
         command: str = "", eval_utterances: int | None = None, eval_workers: int | None = None) -> dict:
-    if preset_name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
     if eval_utterances is not None and eval_utterances < 1:
         raise ValueError(f"eval_utterances must be >= 1, but got {eval_utterances}")
-    preset = PRESETS[preset_name]
+    preset = load_preset("wavenet", preset_name)
     if arctic_root is not None:
         root = Path(arctic_root)
         arctic_root = str(root.parent if root.name == "cmu_arctic" else root)  # the folder or the one holding it
@@ -185,17 +165,19 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         ckpts[dist] = out / dist / "checkpoints" / "last.ckpt"
         curves[dist] = _curves(out / dist)
     eval_start = time.perf_counter()
-    rows = evaluate_dev(out, overrides["mol"], ckpts, eval_utterances or preset["eval_utterances"], eval_workers)
+    rows = evaluate_dev(out, overrides["mol"], ckpts, eval_utterances or preset["reproduce"]["eval_utterances"],
+                        eval_workers)
     eval_seconds = time.perf_counter() - eval_start
     figure = _curve_plot(out, curves)
     wins = {key: min(("griffin_lim", "wavenet_gaussian", "wavenet_mol"), key=lambda r: _sortable(rows[r][key], lower))
             for key, lower in (("mcd_db", True), ("f0_rmse_hz", True), ("dnsmos_ovrl", False), ("wer", True))}
+    data = preset["data"]["init_args"]
     report = {
         "preset": preset_name, "command": command,
-        "data": f"CMU ARCTIC slt, real, {arctic_root} ({preset['split']} split)" if arctic_root else
-                f"embedded eSpeak CMU ARCTIC-layout slt ({preset['embedded_size']} prompts, {preset['split']} split)",
-        "audio": preset["audio"], "model": {**preset["model"], "upsample_scales": _UPSAMPLE_16K},
-        "batch_size": preset["batch_size"], "max_steps": preset["max_steps"],
+        "data": f"CMU ARCTIC slt, real, {arctic_root} ({data['split']} split)" if arctic_root else
+                f"embedded eSpeak CMU ARCTIC-layout slt ({data['embedded_size']} prompts, {data['split']} split)",
+        "audio": data["audio"], "model": preset["model"]["init_args"],
+        "batch_size": data["batch_size"], "max_steps": preset["trainer"]["max_steps"],
         "train_seconds": seconds, "eval_seconds": eval_seconds,
         "curves": curves, "rows": rows, "best": wins, "figures": [figure],
         "wandb_run_ids": {d: wandb_ids(out / d) for d in DISTRIBUTIONS},
@@ -218,14 +200,14 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def _markdown(report: dict) -> str:
-    m = report["model"]
+    m, window_frames = report["model"]["net"], report["model"]["training"]["window_frames"]
     lines = [
         f"# WaveNet vocoder ({report['preset']} preset): Gaussian vs mixture of logistics vs Griffin-Lim", "",
         f"Command: `{report['command']}`", "",
         f"Data: {report['data']}; front end {report['audio']['sample_rate']} Hz, hop {report['audio']['hop_length']}, "
         f"{report['audio']['n_mels']} mels. WaveNet: {m['layers']} layers in {m['stacks']} stacks, "
         f"{m['residual_channels']}/{m['gate_channels']}/{m['skip_channels']} residual/gate/skip channels, upsampling "
-        f"{m['upsample_scales']}; batch {report['batch_size']} x {m['window_frames']} frames, "
+        f"{m['upsample_scales']}; batch {report['batch_size']} x {window_frames} frames, "
         f"{report['max_steps']} steps per distribution. Training "
         + ", ".join(f"{d} {s:.0f} s" for d, s in report["train_seconds"].items())
         + f"; generation and scoring {report['eval_seconds']:.0f} s.", "",
@@ -264,7 +246,7 @@ def _markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m zoo reproduce wavenet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--preset", choices=PRESETS, default="demo")
     parser.add_argument("--out", type=Path, required=True, help="report folder (and both runs)")
     parser.add_argument("--data-root", default="data", help="where the embedded corpus (and the feature cache) live")
     parser.add_argument("--arctic-root", default=None, help="a real CMU ARCTIC folder (holding cmu_us_slt_arctic/)")

@@ -26,18 +26,47 @@ import torch
 
 from datamodules.postnet import PairedMelBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
+from zoo.config import block_config, check_positive, config_from_value, freeze_sequences
 from zoo.losses.gan import GANLoss, discriminator_loss, generator_adversarial_loss
 from zoo.losses.spectral import global_variance_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.spectral import global_variance_ratio, masked_l1
 from zoo.models.adversarial import backward_and_step
 from zoo.nn.pix2pix import (
-    Norm,
     PatchGANDiscriminator,
+    Pix2PixConfig,
     UNetGenerator,
     check_unet_size,
     init_pix2pix_weights,
 )
+
+
+@block_config
+class Pix2PixTrainingConfig:
+    """How the post-net GAN trains: ``gan_loss`` "bce" (pix2pix) or "lsgan"; L_G = ``lambda_l1`` L1 +
+    ``lambda_adversarial`` adversarial + ``lambda_gv`` global-variance loss (0: off, not in pix2pix); Adam at
+    ``generator_lr`` / ``discriminator_lr`` with ``betas``; the generator steps on every ``generator_every``-th
+    training batch, the discriminator on every ``discriminator_every``-th."""
+
+    gan_loss: GANLoss = "bce"
+    lambda_l1: float = 100.0
+    lambda_adversarial: float = 1.0
+    lambda_gv: float = 0.0
+    generator_lr: float = 2e-4
+    discriminator_lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    generator_every: int = 1
+    discriminator_every: int = 1
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        for field in ("lambda_l1", "lambda_adversarial", "lambda_gv"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"Pix2PixTrainingConfig.{field} must be >= 0, but got {getattr(self, field)}")
+        check_positive("Pix2PixTrainingConfig", generator_lr=self.generator_lr, discriminator_lr=self.discriminator_lr,
+                       generator_every=self.generator_every, discriminator_every=self.discriminator_every)
+        if self.gan_loss not in ("bce", "lsgan"):
+            raise ValueError(f"Pix2PixTrainingConfig.gan_loss must be 'bce' or 'lsgan', but got {self.gan_loss!r}")
 
 
 class Pix2PixPostnet(L.LightningModule):
@@ -45,52 +74,31 @@ class Pix2PixPostnet(L.LightningModule):
 
     Inside the model mels are mapped to [−1, 1] by x' = 2(x − low)/(high − low) − 1, where (low, high) is the
     DataModule's ``mel_range()`` of the training data, taken at the first ``setup`` and stored as buffers (so
-    the checkpoint carries it and a restored model uses the scale it was trained with). Sizes default to the
-    published pix2pix ones (ngf = ndf = 64, 512 channels at most, 70×70 PatchGAN, λ_L1 = 100, Adam 2e-4,
-    β = (0.5, 0.999)) with a depth-6 UNet, which takes a 64×64 crop down to 1×1. ``residual=True`` makes the
-    generator x + UNet(x), starting as the identity (``zoo.nn.pix2pix.UNetGenerator``): for inputs that are already
-    an L1-trained model's estimate of the target, such as a voice-conversion model's outputs.
+    the checkpoint carries it and a restored model uses the scale it was trained with). ``net`` defaults to the
+    published pix2pix sizes (ngf = ndf = 64, 512 channels at most, 70×70 PatchGAN) with a depth-6 UNet, which takes
+    a 64×64 crop down to 1×1; ``training`` to λ_L1 = 100, Adam 2e-4, β = (0.5, 0.999). ``net.generator.residual``
+    makes the generator x + UNet(x), starting as the identity (``zoo.nn.pix2pix.UNetGenerator``): for inputs that
+    are already an L1-trained model's estimate of the target, such as a voice-conversion model's outputs.
     """
 
     def __init__(
         self,
+        *,
         audio: AudioConfig = AudioConfig(),
-        depth: int = 6,
-        generator_channels: int = 64,
-        generator_max_channels: int = 512,
-        dropout: float = 0.5,
-        discriminator_channels: int = 64,
-        discriminator_layers: int = 3,
-        norm: Norm = "batch",
-        gan_loss: GANLoss = "bce",
-        lambda_l1: float = 100.0,
-        lambda_adversarial: float = 1.0,
-        lambda_gv: float = 0.0,
-        generator_lr: float = 2e-4,
-        discriminator_lr: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-        generator_every: int = 1,
-        discriminator_every: int = 1,
-        residual: bool = False,
+        net: Pix2PixConfig = Pix2PixConfig(),
+        training: Pix2PixTrainingConfig = Pix2PixTrainingConfig(),
     ) -> None:
         super().__init__()
-        if lambda_l1 < 0 or lambda_adversarial < 0 or lambda_gv < 0:
-            raise ValueError(f"lambda_l1, lambda_adversarial and lambda_gv must be >= 0, but got {lambda_l1}, "
-                             f"{lambda_adversarial} and {lambda_gv}")
-        if generator_lr <= 0 or discriminator_lr <= 0:
-            raise ValueError(f"learning rates must be > 0, but got {generator_lr} and {discriminator_lr}")
-        if generator_every < 1 or discriminator_every < 1:
-            raise ValueError(f"generator_every and discriminator_every must be >= 1, but got {generator_every} and {discriminator_every}")
-        if gan_loss not in ("bce", "lsgan"):
-            raise ValueError(f"gan_loss must be 'bce' or 'lsgan', but got {gan_loss!r}")
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        self.audio = config_from_value(AudioConfig, audio, "audio")
+        self.net_config = net = config_from_value(Pix2PixConfig, net, "net")
+        self.training_config = config_from_value(Pix2PixTrainingConfig, training, "training")
         self.automatic_optimization = False
-        self.audio = audio
-        self.generator = UNetGenerator(1, 1, depth, generator_channels, generator_max_channels, norm, dropout, residual)
-        self.discriminator = PatchGANDiscriminator(1, 1, discriminator_channels, discriminator_layers, norm)
+        self.generator = UNetGenerator(net.generator, net.norm)
+        self.discriminator = PatchGANDiscriminator(net.discriminator, net.norm)
         init_pix2pix_weights(self.generator)
         init_pix2pix_weights(self.discriminator)
-        if residual:
+        if net.generator.residual:
             self.generator.zero_output_layer()  # starts as the identity: L1 starts at the input's
         # The [0, 1] -> [-1, 1] scale and the update schedule live in the state dict, hence in checkpoints.
         self.register_buffer("mel_low", torch.tensor(0.0))
@@ -110,7 +118,7 @@ class Pix2PixPostnet(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         crop_size = getattr(datamodule, "crop_size", None)
         if stage == "fit" and crop_size is not None:
-            check_unet_size(self.hparams.depth, tuple(crop_size))  # clear error before any step
+            check_unet_size(self.net_config.generator.depth, tuple(crop_size))  # clear error before any step
         # Runs before a checkpoint is restored, so a resumed or loaded model ends up with its own saved scale.
         if not bool(self.scale_fitted):
             if datamodule is None or not hasattr(datamodule, "mel_range"):
@@ -143,9 +151,10 @@ class Pix2PixPostnet(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         x, y = self._image(batch.mel_input), self._image(batch.mel_target)  # (B, 1, F, T) each
         k = int(self.batches_seen)
-        update_d = k % self.hparams.discriminator_every == 0
-        update_g = k % self.hparams.generator_every == 0
-        kind = self.hparams.gan_loss
+        hp = self.training_config
+        update_d = k % hp.discriminator_every == 0
+        update_g = k % hp.generator_every == 0
+        kind = hp.gan_loss
         logs: dict[str, torch.Tensor] = {}
 
         # One generator pass serves both updates (as in pix2pix): detached for D, with its graph for G.
@@ -173,7 +182,7 @@ class Pix2PixPostnet(L.LightningModule):
     def generator_objective(self, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L_G = λ_L1·L1(G(x), y) + λ_adv·adversarial (+ λ_GV·GV loss) on (B, 1, F, T) crops of the model's scale
         -> (loss, detached terms for logging). Needs no Trainer (bench/refbench_candidate.py times it as is)."""
-        hp = self.hparams
+        hp = self.training_config
         l1 = (fake - y).abs().mean()  # on the [-1, 1] scale, as in pix2pix
         adversarial = generator_adversarial_loss(self.discriminator(x, fake), hp.gan_loss)
         loss = hp.lambda_l1 * l1 + hp.lambda_adversarial * adversarial
@@ -186,10 +195,10 @@ class Pix2PixPostnet(L.LightningModule):
         return loss, terms
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        betas = tuple(self.hparams.betas)
+        hp = self.training_config
         # Order matters: training_step unpacks (generator, discriminator).
-        return [torch.optim.Adam(self.generator.parameters(), lr=self.hparams.generator_lr, betas=betas),
-                torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.discriminator_lr, betas=betas)]
+        return [torch.optim.Adam(self.generator.parameters(), lr=hp.generator_lr, betas=hp.betas),
+                torch.optim.Adam(self.discriminator.parameters(), lr=hp.discriminator_lr, betas=hp.betas)]
 
     # --- evaluation on whole utterances -----------------------------------------------------------------------
     def _eval_step(self, batch: PairedMelBatch, stage: str) -> None:

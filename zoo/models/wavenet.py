@@ -32,72 +32,58 @@ from datamodules.batches import SpeechBatch
 from datamodules.vocoder import VocoderWindows, cut_windows
 from zoo.audio import AudioConfig, AudioFrontEnd, load_wav, save_wav
 from zoo.media import MediaSample, Prediction
-from zoo.nn.wavenet import (
-    OutputKind,
-    UpsampleMode,
-    WaveNet,
-    make_output_distribution,
-    shift_right,
-)
+from zoo.config import block_config, check_positive, config_from_value, freeze_sequences
+from zoo.losses.output_distribution import OutputDistribution
+from zoo.nn.wavenet import WaveNet, WaveNetConfig, shift_right
+
+
+@block_config
+class WaveNetTrainingConfig:
+    """How the vocoder trains: windows of ``window_frames`` mel frames per utterance; Adam (``lr``, ``betas``),
+    with ``lr_decay_steps`` the rate multiplied by ``lr_decay_rate`` every that many steps (r9y9's
+    ``step_learning_rate_decay``; None: constant); ``media_seconds`` of each logged validation utterance vocoded."""
+
+    window_frames: int = 8
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr_decay_steps: int | None = None
+    lr_decay_rate: float = 0.5
+    media_seconds: float = 0.25
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        check_positive("WaveNetTrainingConfig", window_frames=self.window_frames, lr=self.lr,
+                       media_seconds=self.media_seconds)
+        if self.lr_decay_steps is not None and self.lr_decay_steps < 1:
+            raise ValueError(f"WaveNetTrainingConfig.lr_decay_steps must be >= 1 or null, but got {self.lr_decay_steps}")
+        if not 0.0 < self.lr_decay_rate <= 1.0:
+            raise ValueError(f"WaveNetTrainingConfig.lr_decay_rate must be in (0, 1], but got {self.lr_decay_rate}")
 
 
 class WaveNetVocoder(L.LightningModule):
-    """Mel spectrogram → waveform with a conditional WaveNet; sizes default to r9y9's 24-layer MoL recipe."""
+    """Mel spectrogram → waveform with a conditional WaveNet; ``net`` defaults to r9y9's 24-layer MoL recipe
+    (``--model.net.residual_channels 64``, ``--model.net.output.kind gaussian``), the rest is ``training``."""
 
     def __init__(
         self,
+        *,
         audio: AudioConfig = AudioConfig(),
-        output: OutputKind = "mol",
-        layers: int = 24,
-        stacks: int = 4,
-        residual_channels: int = 512,
-        gate_channels: int = 512,
-        skip_channels: int = 256,
-        kernel_size: int = 3,
-        dropout: float = 0.0,
-        upsample_scales: tuple[int, ...] = (4, 4, 4, 4),
-        upsample_mode: UpsampleMode = "transposed",
-        num_speakers: int = 0,
-        speaker_channels: int = 16,
-        num_mixtures: int = 10,
-        bits: int = 16,
-        log_scale_min: float = -7.0,
-        init_log_scale: float | None = -3.0,
-        quantization_channels: int = 256,
-        temperature: float = 1.0,
-        window_frames: int = 8,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        lr_decay_steps: int | None = None,
-        lr_decay_rate: float = 0.5,
-        media_seconds: float = 0.25,
+        net: WaveNetConfig = WaveNetConfig(),
+        training: WaveNetTrainingConfig = WaveNetTrainingConfig(),
     ) -> None:
         super().__init__()
-        if math.prod(upsample_scales) != audio.hop_length:
-            raise ValueError(f"upsample_scales must multiply to audio.hop_length = {audio.hop_length}, "
-                             f"but got {list(upsample_scales)} (product {math.prod(upsample_scales)})")
-        if window_frames < 1:
-            raise ValueError(f"window_frames must be >= 1, but got {window_frames}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, but got {lr}")
-        if lr_decay_steps is not None and lr_decay_steps < 1:
-            raise ValueError(f"lr_decay_steps must be >= 1 or null, but got {lr_decay_steps}")
-        if not 0.0 < lr_decay_rate <= 1.0:
-            raise ValueError(f"lr_decay_rate must be in (0, 1], but got {lr_decay_rate}")
-        if media_seconds <= 0:
-            raise ValueError(f"media_seconds must be > 0, but got {media_seconds}")
-        self.save_hyperparameters()
-        self.audio = audio
-        self.dist = make_output_distribution(output, num_mixtures, bits, log_scale_min, quantization_channels, temperature,
-                                             init_log_scale)
-        self.net = WaveNet(
-            in_channels=self.dist.in_channels, out_channels=self.dist.out_channels, layers=layers, stacks=stacks,
-            residual_channels=residual_channels, gate_channels=gate_channels, skip_channels=skip_channels,
-            kernel_size=kernel_size, dropout=dropout, cond_channels=audio.n_mels, upsample_scales=upsample_scales,
-            upsample_mode=upsample_mode, num_speakers=num_speakers, speaker_channels=speaker_channels,
-        )
-        # the output layer starts at log-scale init_log_scale, not PyTorch's ~0 (see MixtureOfLogistics)
-        self.dist.init_output_layer(self.net.head2)
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        self.audio = config_from_value(AudioConfig, audio, "audio")
+        self.net_config = net = config_from_value(WaveNetConfig, net, "net")
+        self.training_config = config_from_value(WaveNetTrainingConfig, training, "training")
+        if math.prod(net.upsample_scales) != self.audio.hop_length:
+            raise ValueError(f"net.upsample_scales must multiply to audio.hop_length = {self.audio.hop_length}, "
+                             f"but got {list(net.upsample_scales)} (product {math.prod(net.upsample_scales)})")
+        self.net = WaveNet(net, cond_channels=self.audio.n_mels)
+
+    @property
+    def dist(self) -> OutputDistribution:
+        return self.net.dist
 
     @property
     def receptive_field(self) -> int:
@@ -114,9 +100,9 @@ class WaveNetVocoder(L.LightningModule):
             return batch
         if batch.wav is None:
             raise ValueError("WaveNetVocoder trains on waveforms: set the DataModule's load_wav: true")
-        speakers = batch.speakers if self.hparams.num_speakers else None
+        speakers = batch.speakers if self.net_config.num_speakers else None
         return cut_windows(batch.wav, batch.wav_lengths, batch.mel, self.audio.hop_length,
-                           self.hparams.window_frames, speakers, random=trainer.training)
+                           self.training_config.window_frames, speakers, random=trainer.training)
 
     def _common_step(self, batch: VocoderWindows, stage: str) -> torch.Tensor:
         wav = batch.wav  # (B, S)
@@ -143,10 +129,11 @@ class WaveNetVocoder(L.LightningModule):
     def configure_optimizers(self) -> Any:
         """Adam; with ``lr_decay_steps``, the rate is multiplied by ``lr_decay_rate`` every that many steps
         (r9y9's ``step_learning_rate_decay``)."""
-        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
-        if self.hparams.lr_decay_steps is None:
+        hp = self.training_config
+        opt = torch.optim.Adam(self.parameters(), lr=hp.lr, betas=hp.betas)
+        if hp.lr_decay_steps is None:
             return opt
-        schedule = torch.optim.lr_scheduler.StepLR(opt, self.hparams.lr_decay_steps, self.hparams.lr_decay_rate)
+        schedule = torch.optim.lr_scheduler.StepLR(opt, hp.lr_decay_steps, hp.lr_decay_rate)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # --- inference ----------------------------------------------------------------------------------------
@@ -169,7 +156,7 @@ class WaveNetVocoder(L.LightningModule):
 
             bar = tqdm(total=num_samples, desc=f"vocoding {b} utterance(s)", unit="sample", dynamic_ncols=True)
         start = time.perf_counter()
-        wav = self.net.generate(self.dist, num_samples, mel.transpose(1, 2).to(self.device),
+        wav = self.net.generate(num_samples, mel.transpose(1, 2).to(self.device),
                                 speakers.to(self.device) if speakers is not None else None, generators=gens,
                                 progress=bar.update if bar is not None else None)  # (B, S)
         seconds = time.perf_counter() - start
@@ -183,7 +170,7 @@ class WaveNetVocoder(L.LightningModule):
 
     def predict_step(self, batch: SpeechBatch, batch_idx: int) -> list[Prediction]:
         """Vocode a batch of the DataModule's predict split (written by ``callbacks.prediction.PredictionWriter``)."""
-        speakers = batch.speakers if self.hparams.num_speakers else None
+        speakers = batch.speakers if self.net_config.num_speakers else None
         waves = self.vocode(batch.mel, batch.mel_lengths, speakers)
         return [Prediction(id=utt_id, wav=w, sample_rate=self.audio.sample_rate) for utt_id, w in zip(batch.ids, waves)]
 
@@ -191,10 +178,10 @@ class WaveNetVocoder(L.LightningModule):
     @torch.no_grad()
     def media_sample(self, batch: SpeechBatch) -> MediaSample:
         """A short vocoded excerpt (the first ``media_seconds``) of each fixed validation utterance."""
-        frames = max(1, math.ceil(self.hparams.media_seconds * self.audio.sample_rate / self.audio.hop_length))
+        frames = max(1, math.ceil(self.training_config.media_seconds * self.audio.sample_rate / self.audio.hop_length))
         mel = batch.mel[:, :frames]  # (B, frames, n_mels)
         lengths = batch.mel_lengths.clamp(max=frames)
-        speakers = batch.speakers if self.hparams.num_speakers else None
+        speakers = batch.speakers if self.net_config.num_speakers else None
         waves = self.vocode(mel, lengths, speakers, seed=0, progress=False)
         audio = torch.zeros(len(waves), max(w.shape[0] for w in waves))
         for i, w in enumerate(waves):
@@ -233,10 +220,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="folder for the generated wavs")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    # run as ``python -m`` this file is ``__main__``; checkpoints name the class by its importable module path
-    from zoo.models.wavenet import WaveNetVocoder as vocoder_class
+    from zoo.checkpoints import load_experiment
 
-    model = vocoder_class.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+    # by the importable class path (run as ``python -m`` this file is ``__main__``), through the zoo's one loader
+    model = load_experiment(args.ckpt, {"zoo.models.wavenet.WaveNetVocoder": "a WaveNet vocoder"}, "--ckpt")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, mel in load_mels(args.input, model.audio):

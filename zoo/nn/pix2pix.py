@@ -12,7 +12,54 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.config import block_config, check_fraction, check_positive
+
 Norm = Literal["batch", "instance"]
+
+
+@block_config
+class UNetConfig:
+    """The generator: ``depth`` down-samplings, channels doubling from ``channels`` up to ``max_channels`` (pix2pix's
+    ngf 64 -> 512), ``dropout`` on the up-sampling blocks next to the innermost (pix2pix's 0.5), ``residual``: x +
+    UNet(x), starting as the identity (not in pix2pix; see ``UNetGenerator``)."""
+
+    depth: int = 6
+    channels: int = 64
+    max_channels: int = 512
+    dropout: float = 0.5
+    residual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.depth < 2:
+            raise ValueError(f"UNetConfig.depth must be >= 2, but got {self.depth}")
+        check_positive("UNetConfig", channels=self.channels)
+        if self.max_channels < self.channels:
+            raise ValueError(f"UNetConfig needs channels <= max_channels, but got {self.channels} and {self.max_channels}")
+        check_fraction("UNetConfig", dropout=self.dropout)
+
+
+@block_config
+class PatchGANConfig:
+    """The discriminator: ``layers`` feature layers (3: 70x70 patches) from ``channels`` (pix2pix's ndf 64)."""
+
+    channels: int = 64
+    layers: int = 3
+
+    def __post_init__(self) -> None:
+        check_positive("PatchGANConfig", channels=self.channels, layers=self.layers)
+
+
+@block_config
+class Pix2PixConfig:
+    """Both networks and the normalisation they share (``norm``: "batch", pix2pix's, or "instance")."""
+
+    generator: UNetConfig = UNetConfig()
+    discriminator: PatchGANConfig = PatchGANConfig()
+    norm: Norm = "batch"
+
+    def __post_init__(self) -> None:
+        if self.norm not in ("batch", "instance"):
+            raise ValueError(f"Pix2PixConfig.norm must be 'batch' or 'instance', but got {self.norm!r}")
 
 
 def _norm(kind: Norm, channels: int) -> nn.Module:
@@ -94,7 +141,7 @@ class UNetGenerator(nn.Module):
     """pix2pix's UNet (Isola et al. 2017, section 3.2.1 and appendix 6.1.1): ``depth`` down-samplings, each
     mirrored by an up-sampling that also sees the encoder's features of the same resolution (skip connections).
 
-    Channels double from ``base_channels`` per level up to ``max_channels`` (pix2pix: 64 → 512). As in pix2pix's
+    Channels double from ``config.channels`` per level up to ``max_channels`` (pix2pix: 64 → 512). As in pix2pix's
     ``unet_256``, dropout acts on the ``depth - 5`` up-sampling blocks just outside the innermost one (none for
     depth <= 5). Output in (-1, 1) (tanh). Input (B, in_channels, H, W) with H and W multiples of 2**depth
     (``check_unet_size``) -> (B, out_channels, H, W).
@@ -104,30 +151,15 @@ class UNetGenerator(nn.Module):
     at the input's, and the adversarial term has to earn every change. Needs in_channels == out_channels.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        out_channels: int = 1,
-        depth: int = 6,
-        base_channels: int = 64,
-        max_channels: int = 512,
-        norm: Norm = "batch",
-        dropout: float = 0.5,
-        residual: bool = False,
-    ) -> None:
+    def __init__(self, config: UNetConfig = UNetConfig(), norm: Norm = "batch", in_channels: int = 1,
+                 out_channels: int = 1) -> None:
         super().__init__()
-        if residual and in_channels != out_channels:
+        if config.residual and in_channels != out_channels:
             raise ValueError(f"a residual UNet needs in_channels == out_channels, but got {in_channels} and {out_channels}")
-        if depth < 2:
-            raise ValueError(f"depth must be >= 2, but got {depth}")
-        if base_channels < 1 or max_channels < base_channels:
-            raise ValueError(f"need 1 <= base_channels <= max_channels, but got {base_channels} and {max_channels}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), but got {dropout}")
         _norm(norm, 1)  # validates the name
-        self.depth = depth
-        self.residual = residual
-        ch = [min(base_channels * 2**i, max_channels) for i in range(depth)]  # channels of level i's features
+        depth = self.depth = config.depth
+        self.residual = config.residual
+        ch = [min(config.channels * 2**i, config.max_channels) for i in range(depth)]  # channels of level i's features
         self.downs = nn.ModuleList(
             _Down(in_channels if i == 0 else ch[i - 1], ch[i], norm, outermost=i == 0, innermost=i == depth - 1)
             for i in range(depth)
@@ -140,11 +172,11 @@ class UNetGenerator(nn.Module):
                 out_channels if i == 0 else ch[i - 1],
                 norm,
                 outermost=i == 0,
-                dropout=dropout if i in dropout_levels else 0.0,
+                dropout=config.dropout if i in dropout_levels else 0.0,
             )
             for i in range(depth)
         )
-        if residual:
+        if config.residual:
             self.zero_output_layer()
 
     def zero_output_layer(self) -> None:
@@ -192,24 +224,15 @@ def patchgan_receptive_field(n_layers: int) -> int:
 
 class PatchGANDiscriminator(nn.Module):
     """pix2pix's conditional PatchGAN (Isola et al. 2017, section 3.2.2): classifies each overlapping patch of
-    (condition, image), concatenated along channels, as real or fake; ``n_layers=3`` gives 70×70 patches.
+    (condition, image), concatenated along channels, as real or fake; ``config.layers=3`` gives 70×70 patches.
 
-    (B, cond_channels, H, W), (B, image_channels, H, W) -> logits (B, 1, H', W'), H' = H / 2^n_layers - 2.
+    (B, cond_channels, H, W), (B, image_channels, H, W) -> logits (B, 1, H', W'), H' = H / 2^layers - 2.
     """
 
-    def __init__(
-        self,
-        cond_channels: int = 1,
-        image_channels: int = 1,
-        base_channels: int = 64,
-        n_layers: int = 3,
-        norm: Norm = "batch",
-    ) -> None:
+    def __init__(self, config: PatchGANConfig = PatchGANConfig(), norm: Norm = "batch", cond_channels: int = 1,
+                 image_channels: int = 1) -> None:
         super().__init__()
-        if n_layers < 1:
-            raise ValueError(f"n_layers must be >= 1, but got {n_layers}")
-        if base_channels < 1:
-            raise ValueError(f"base_channels must be >= 1, but got {base_channels}")
+        base_channels, n_layers = config.channels, config.layers
         bias = norm != "batch"
         layers: list[nn.Module] = [
             nn.Conv2d(cond_channels + image_channels, base_channels, 4, stride=2, padding=1),

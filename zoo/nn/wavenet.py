@@ -1,8 +1,8 @@
 """WaveNet (van den Oord et al. 2016) as a conditional vocoder, with cached fast generation (Paine et al. 2016).
 
-Bottom-up: ``OutputDistribution`` (how the net's output channels are read: mixture of logistics, Gaussian or
-mu-law categorical) → ``ConditionUpsampler`` (mel frames → sample rate) → ``_ResidualBlock`` (causal dilated
-conv, gated tanh·sigmoid unit, residual and skip 1x1 convs) → ``WaveNet``.
+Bottom-up: ``ConditionUpsampler`` (mel frames → sample rate) → ``_ResidualBlock`` (causal dilated
+conv, gated tanh·sigmoid unit, residual and skip 1x1 convs) → ``WaveNet`` (``WaveNetConfig``), whose outputs an
+``OutputDistribution`` reads (``zoo.losses.output_distribution``: mixture of logistics, Gaussian or mu-law categorical).
 
 Conventions: the net predicts the distribution of sample ``t`` from samples ``< t``: its input is the waveform
 shifted right by one (``shift_right``) and its local conditioning at ``t`` is the mel frame ``t // hop_length``
@@ -19,175 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.audio import mu_law_decode, mu_law_encode
-from zoo.losses.mixture import (
-    bits_per_sample,
-    categorical_nll,
-    discretized_mix_logistic_nll,
-    gaussian_nll,
-    sample_categorical,
-    sample_discretized_mix_logistic,
-    sample_gaussian,
-)
+from zoo.config import block_config, check_fraction, check_positive, freeze_sequences
+from zoo.losses.output_distribution import Generators, OutputConfig, OutputDistribution, make_output_distribution
 
-OutputKind = Literal["mol", "gaussian", "categorical"]
 UpsampleMode = Literal["transposed", "nearest"]
-Generators = torch.Generator | Sequence[torch.Generator] | None
-
-# ---------------------------------------------------------------------------------------------------------------
-# Output distributions: one interface over the pure losses and samplers of zoo.losses.mixture
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class OutputDistribution:
-    """How WaveNet's output channels parametrise p(x_t | x_<t), and how samples are fed back as input.
-
-    ``noise_channels`` uniform (or normal) draws per sample and utterance drive ``sample``; drawing them per
-    utterance from its own generator (``draw_noise``) makes batched generation equal per-utterance generation.
-    """
-
-    out_channels: int
-    in_channels: int
-    noise_channels: int
-    gaussian_noise: bool = False
-
-    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        """Per-sample negative log-likelihood in nats. y_hat (B, out_channels, T), wav (B, T) -> (B, T)."""
-        raise NotImplementedError
-
-    def bits_per_sample(self, nll: torch.Tensor) -> torch.Tensor:
-        return bits_per_sample(nll)
-
-    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Waveform samples (B, T) in [-1, 1] from y_hat (B, out_channels, T) and noise (B, noise_channels, T)."""
-        raise NotImplementedError
-
-    def input_features(self, wav: torch.Tensor) -> torch.Tensor:
-        """What the net reads for each past sample: wav (B, T) in [-1, 1] -> (B, in_channels, T)."""
-        return wav.unsqueeze(1)
-
-    def init_output_layer(self, head: nn.Conv1d) -> None:
-        """Set the bias of the net's last layer so training starts from a sensible distribution (default: keep it)."""
-
-    def draw_noise(self, batch: int, steps: int, generators: Generators, like: torch.Tensor) -> torch.Tensor:
-        """(B, noise_channels, steps) noise; row b from ``generators[b]`` when a list is given."""
-        draw = torch.randn if self.gaussian_noise else torch.rand
-        shape = (self.noise_channels, steps)
-        if generators is None or isinstance(generators, torch.Generator):
-            return draw((batch, *shape), generator=generators, dtype=like.dtype, device=like.device)
-        if len(generators) != batch:
-            raise ValueError(f"got {len(generators)} generators for a batch of {batch}")
-        return torch.stack([draw(shape, generator=g, dtype=like.dtype, device=like.device) for g in generators])
-
-
-def _check_init_log_scale(init_log_scale: float | None, log_scale_min: float) -> None:
-    if init_log_scale is not None and init_log_scale < log_scale_min:
-        raise ValueError(f"init_log_scale must be >= log_scale_min = {log_scale_min}, but got {init_log_scale}")
-
-
-class MixtureOfLogistics(OutputDistribution):
-    """Discretised mixture of ``num_mixtures`` logistics over ``2^bits`` levels (PixelCNN++); 3M output channels.
-
-    ``init_output_layer`` starts every component's log-scale at ``init_log_scale`` (None: PyTorch's default
-    bias, log-scales near 0). Near 0 means logistics of scale ~1, wider than the whole [-1, 1] signal (about 17
-    bits per sample, worse than uniform); with Adam at 1e-3 the first tens of steps then shrink the scales by
-    saturating the gated units (most tanh inputs past ±3), after which the outputs no longer depend on the past
-    samples and the model is stuck at the amplitude marginal (docs/results/wavenet.md). -3 (scale 0.05) is the
-    spread of speech in [-1, 1].
-    """
-
-    in_channels = 1
-
-    def __init__(self, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0,
-                 init_log_scale: float | None = -3.0) -> None:
-        if num_mixtures < 1:
-            raise ValueError(f"num_mixtures must be >= 1, but got {num_mixtures}")
-        if not 2 <= bits <= 24:
-            raise ValueError(f"bits must be in [2, 24], but got {bits}")
-        _check_init_log_scale(init_log_scale, log_scale_min)
-        self.num_mixtures, self.num_classes, self.log_scale_min = num_mixtures, 2**bits, log_scale_min
-        self.init_log_scale = init_log_scale
-        self.out_channels = 3 * num_mixtures
-        self.noise_channels = num_mixtures + 1
-
-    @torch.no_grad()
-    def init_output_layer(self, head: nn.Conv1d) -> None:
-        if self.init_log_scale is not None:
-            head.bias[2 * self.num_mixtures :] = self.init_log_scale  # the log-scale channels
-
-    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        return discretized_mix_logistic_nll(y_hat, wav, self.num_classes, self.log_scale_min, reduce=False)
-
-    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return sample_discretized_mix_logistic(y_hat, self.log_scale_min, uniform=noise)
-
-
-class SingleGaussian(OutputDistribution):
-    """One Gaussian (mean, bounded log-scale): a density, so its NLL goes below 0 as the model sharpens.
-
-    Its ``bits_per_sample`` is that of the density integrated over a 16-bit bin, ``-log2(p(x) * 2 / (2^16 - 1))``,
-    comparable with the mixture's.
-    """
-
-    in_channels = 1
-    out_channels = 2
-    noise_channels = 1
-    gaussian_noise = True
-
-    def __init__(self, log_scale_min: float = -7.0, bits: int = 16, init_log_scale: float | None = -3.0) -> None:
-        _check_init_log_scale(init_log_scale, log_scale_min)
-        self.log_scale_min, self.init_log_scale = log_scale_min, init_log_scale
-        self.log_bin = math.log(2.0 / (2**bits - 1))
-
-    @torch.no_grad()
-    def init_output_layer(self, head: nn.Conv1d) -> None:
-        """Start the log-scale at ``init_log_scale`` (see ``MixtureOfLogistics``); None keeps PyTorch's default."""
-        if self.init_log_scale is not None:
-            head.bias[1] = self.init_log_scale
-
-    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        return gaussian_nll(y_hat, wav, self.log_scale_min, reduce=False)
-
-    def bits_per_sample(self, nll: torch.Tensor) -> torch.Tensor:
-        return bits_per_sample(nll - self.log_bin)
-
-    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return sample_gaussian(y_hat, self.log_scale_min, normal=noise[:, 0])
-
-
-class MuLawCategorical(OutputDistribution):
-    """Softmax over ``quantization_channels`` mu-law levels (the original WaveNet); input is their one-hot."""
-
-    def __init__(self, quantization_channels: int = 256, temperature: float = 1.0) -> None:
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, but got {temperature}")
-        self.quantization_channels, self.temperature = quantization_channels, temperature
-        self.in_channels = self.out_channels = self.noise_channels = quantization_channels
-
-    def nll(self, y_hat: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        return categorical_nll(y_hat, mu_law_encode(wav, self.quantization_channels), reduce=False)
-
-    def sample(self, y_hat: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        ids = sample_categorical(y_hat, self.temperature, uniform=noise)  # (B, T)
-        return mu_law_decode(ids, self.quantization_channels).to(y_hat.dtype)
-
-    def input_features(self, wav: torch.Tensor) -> torch.Tensor:
-        ids = mu_law_encode(wav, self.quantization_channels)  # (B, T)
-        return F.one_hot(ids, self.quantization_channels).transpose(1, 2).to(wav.dtype)  # (B, Q, T)
-
-
-def make_output_distribution(
-    kind: OutputKind, num_mixtures: int = 10, bits: int = 16, log_scale_min: float = -7.0,
-    quantization_channels: int = 256, temperature: float = 1.0, init_log_scale: float | None = -3.0,
-) -> OutputDistribution:
-    if kind == "mol":
-        return MixtureOfLogistics(num_mixtures, bits, log_scale_min, init_log_scale)
-    if kind == "gaussian":
-        return SingleGaussian(log_scale_min, bits, init_log_scale)
-    if kind == "categorical":
-        return MuLawCategorical(quantization_channels, temperature)
-    raise ValueError(f"output must be 'mol', 'gaussian' or 'categorical', but got {kind!r}")
-
 
 def shift_right(x: torch.Tensor, initial: torch.Tensor | float = 0.0) -> torch.Tensor:
     """(..., T) -> (..., T) with ``initial`` first: the net's input for predicting every sample of x."""
@@ -306,55 +141,74 @@ class _Queue:
         return taps
 
 
-class WaveNet(nn.Module):
-    """Conditional WaveNet: p(x_t | x_<t, mel, speaker), outputs as ``dist`` reads them.
+@block_config
+class WaveNetConfig:
+    """The WaveNet body and its output: ``layers`` dilated layers in ``stacks`` (dilations 1, 2, 4, ... per stack) of
+    ``kernel_size``; r9y9's widths (``gate_channels``, split in tanh and sigmoid halves, ``residual_channels``,
+    ``skip_channels``); ``dropout`` before each dilated conv; local conditioning upsampled by ``upsample_scales``
+    (they multiply to the hop length) with ``upsample_mode``; ``num_speakers`` > 0 adds a global speaker embedding
+    of ``speaker_channels``; ``output`` the distribution the net's last layer parametrises."""
 
-    Sizes follow r9y9's WaveNet: ``gate_channels`` is the width of the dilated conv's output, split in two
-    halves for tanh and sigmoid; residual and skip widths are separate. ``cond_channels = 0`` disables local
-    conditioning, ``num_speakers = 0`` global conditioning.
+    layers: int = 24
+    stacks: int = 4
+    residual_channels: int = 512
+    gate_channels: int = 512
+    skip_channels: int = 256
+    kernel_size: int = 3
+    dropout: float = 0.0
+    upsample_scales: tuple[int, ...] = (4, 4, 4, 4)
+    upsample_mode: UpsampleMode = "transposed"
+    num_speakers: int = 0
+    speaker_channels: int = 16
+    output: OutputConfig = OutputConfig()
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        check_positive("WaveNetConfig", layers=self.layers, stacks=self.stacks, residual_channels=self.residual_channels,
+                       gate_channels=self.gate_channels, skip_channels=self.skip_channels,
+                       speaker_channels=self.speaker_channels)
+        check_fraction("WaveNetConfig", dropout=self.dropout)
+        if self.layers % self.stacks != 0:
+            raise ValueError(f"WaveNetConfig.layers must be a positive multiple of stacks, but got layers={self.layers}, "
+                             f"stacks={self.stacks}")
+        if self.gate_channels % 2 != 0:
+            raise ValueError(f"WaveNetConfig.gate_channels must be even (tanh and sigmoid halves), but got "
+                             f"{self.gate_channels}")
+        if self.kernel_size < 2:
+            raise ValueError(f"WaveNetConfig.kernel_size must be >= 2, but got {self.kernel_size}")
+        if self.num_speakers < 0:
+            raise ValueError(f"WaveNetConfig.num_speakers must be >= 0, but got {self.num_speakers}")
+        if self.upsample_mode not in ("transposed", "nearest"):
+            raise ValueError(f"WaveNetConfig.upsample_mode must be 'transposed' or 'nearest', but got "
+                             f"{self.upsample_mode!r}")
+
+
+class WaveNet(nn.Module):
+    """Conditional WaveNet: p(x_t | x_<t, mel, speaker), its outputs read by ``self.dist`` (``config.output``).
+
+    ``cond_channels`` (the mel bands) = 0 disables local conditioning, ``config.num_speakers`` = 0 global
+    conditioning. The output layer starts as ``self.dist.init_output_layer`` sets it.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        out_channels: int = 30,
-        layers: int = 24,
-        stacks: int = 4,
-        residual_channels: int = 512,
-        gate_channels: int = 512,
-        skip_channels: int = 256,
-        kernel_size: int = 3,
-        dropout: float = 0.0,
-        cond_channels: int = 80,
-        upsample_scales: Sequence[int] = (4, 4, 4, 4),
-        upsample_mode: UpsampleMode = "transposed",
-        num_speakers: int = 0,
-        speaker_channels: int = 16,
-    ) -> None:
+    def __init__(self, config: WaveNetConfig = WaveNetConfig(), cond_channels: int = 80) -> None:
         super().__init__()
-        if layers < 1 or stacks < 1 or layers % stacks != 0:
-            raise ValueError(f"layers must be a positive multiple of stacks, but got layers={layers}, stacks={stacks}")
-        if gate_channels % 2 != 0:
-            raise ValueError(f"gate_channels must be even (tanh and sigmoid halves), but got {gate_channels}")
-        if kernel_size < 2:
-            raise ValueError(f"kernel_size must be >= 2, but got {kernel_size}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), but got {dropout}")
-        if num_speakers < 0:
-            raise ValueError(f"num_speakers must be >= 0, but got {num_speakers}")
-        self.layers, self.stacks, self.kernel_size = layers, stacks, kernel_size
-        self.first = nn.Conv1d(in_channels, residual_channels, 1)
-        global_channels = speaker_channels if num_speakers else 0
-        self.speaker_embedding = nn.Embedding(num_speakers, speaker_channels) if num_speakers else None
-        per_stack = layers // stacks
+        c = config
+        self.config = c
+        self.dist: OutputDistribution = make_output_distribution(c.output)
+        self.layers, self.stacks, self.kernel_size = c.layers, c.stacks, c.kernel_size
+        self.first = nn.Conv1d(self.dist.in_channels, c.residual_channels, 1)
+        global_channels = c.speaker_channels if c.num_speakers else 0
+        self.speaker_embedding = nn.Embedding(c.num_speakers, c.speaker_channels) if c.num_speakers else None
+        per_stack = c.layers // c.stacks
         self.blocks = nn.ModuleList(
-            _ResidualBlock(residual_channels, gate_channels, skip_channels, kernel_size, 2 ** (i % per_stack),
-                           cond_channels, global_channels, dropout, residual_out=i < layers - 1)
-            for i in range(layers)
+            _ResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels, c.kernel_size, 2 ** (i % per_stack),
+                           cond_channels, global_channels, c.dropout, residual_out=i < c.layers - 1)
+            for i in range(c.layers)
         )
-        self.upsampler = ConditionUpsampler(cond_channels, upsample_scales, upsample_mode) if cond_channels else None
-        self.head1 = nn.Conv1d(skip_channels, skip_channels, 1)
-        self.head2 = nn.Conv1d(skip_channels, out_channels, 1)
+        self.upsampler = ConditionUpsampler(cond_channels, c.upsample_scales, c.upsample_mode) if cond_channels else None
+        self.head1 = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
+        self.head2 = nn.Conv1d(c.skip_channels, self.dist.out_channels, 1)
+        self.dist.init_output_layer(self.head2)  # log-scales start at output.init_log_scale, not PyTorch's ~0
 
     @property
     def receptive_field(self) -> int:
@@ -401,12 +255,10 @@ class WaveNet(nn.Module):
         return self.head2(F.relu(self.head1(F.relu(skips))))  # (B, out_channels, T)
 
     # --- generation -----------------------------------------------------------------------------------------
-    def _prepare(self, dist: OutputDistribution, batch: int, num_samples: int, mel: torch.Tensor | None,
-                 speakers: torch.Tensor | None, generators: Generators) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    def _prepare(self, batch: int, num_samples: int, mel: torch.Tensor | None, speakers: torch.Tensor | None,
+                 generators: Generators) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
         like = next(self.parameters())
-        if dist.out_channels != self.head2.out_channels or dist.in_channels != self.first.in_channels:
-            raise ValueError(f"the distribution needs {dist.in_channels} input and {dist.out_channels} output channels, "
-                             f"the net has {self.first.in_channels} and {self.head2.out_channels}")
+        dist = self.dist
         c = self.upsample(mel, num_samples)  # (B, n_mels, T): the whole utterance's conditioning, computed once
         g = self._speaker(speakers)
         noise = dist.draw_noise(batch, num_samples, generators, like)  # (B, K, T), drawn up front
@@ -414,7 +266,7 @@ class WaveNet(nn.Module):
         return c, g, noise, x0
 
     @torch.no_grad()
-    def generate(self, dist: OutputDistribution, num_samples: int, mel: torch.Tensor | None = None,
+    def generate(self, num_samples: int, mel: torch.Tensor | None = None,
                  speakers: torch.Tensor | None = None, batch_size: int | None = None, generators: Generators = None,
                  progress: Callable[[int], None] | None = None) -> torch.Tensor:
         """Fast generation (Paine et al.): each layer keeps a queue of its past inputs, so a sample costs one step
@@ -423,8 +275,8 @@ class WaveNet(nn.Module):
         ``generators``: one ``torch.Generator`` for the batch, or one per utterance (then an utterance's samples do
         not depend on the rest of the batch). ``progress(n)`` is called every 1000 samples.
         """
-        batch = _batch_size(mel, speakers, batch_size)
-        c, g, noise, x = self._prepare(dist, batch, num_samples, mel, speakers, generators)
+        batch, dist = _batch_size(mel, speakers, batch_size), self.dist
+        c, g, noise, x = self._prepare(batch, num_samples, mel, speakers, generators)
         x = x[..., 0]  # (B, in_channels)
         blocks = list(self.blocks)
         queues = [_Queue(batch, b.conv.in_channels, b.padding, x) for b in blocks]
@@ -464,13 +316,13 @@ class WaveNet(nn.Module):
         return out
 
     @torch.no_grad()
-    def generate_naive(self, dist: OutputDistribution, num_samples: int, mel: torch.Tensor | None = None,
+    def generate_naive(self, num_samples: int, mel: torch.Tensor | None = None,
                        speakers: torch.Tensor | None = None, batch_size: int | None = None,
                        generators: Generators = None) -> torch.Tensor:
         """Reference generation: for every sample, re-run the full net over the last receptive field of inputs
         (all an output depends on, so it equals re-running over the whole prefix). Same noise as ``generate``."""
-        batch = _batch_size(mel, speakers, batch_size)
-        c, _, noise, x0 = self._prepare(dist, batch, num_samples, mel, speakers, generators)
+        batch, dist = _batch_size(mel, speakers, batch_size), self.dist
+        c, _, noise, x0 = self._prepare(batch, num_samples, mel, speakers, generators)
         rf = self.receptive_field
         inputs = x0  # (B, in_channels, t + 1): the features of silence, x_0, ..., x_{t-1}
         out = x0.new_empty(batch, num_samples)
