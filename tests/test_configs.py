@@ -65,3 +65,46 @@ def test_config_fast_dev_run(config: Path, overrides: list[str], data_root: Path
           "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
           "--trainer.logger", "false", "--trainer.accelerator", "cpu",
           "--trainer.devices", "1", "--trainer.default_root_dir", str(tmp_path)])
+
+
+# --- reproduce presets -------------------------------------------------------------------------------------------
+# Every preset is an override config that `python -m zoo fit --config <config> --config <preset>` accepts: the config
+# its folder names (configs/presets/<config>/<preset>.yaml), or for folders shared by several configs, these.
+PRESET_CONFIGS = {"wavenet": ["wavenet_mol", "wavenet_gaussian"], "vc_teacher_pretrain_lj": ["vc_teacher_pretrain"],
+                  "postnet_pix2pix_upstream": ["postnet_pix2pix"]}
+PRESET_FILES = sorted((ROOT / "configs" / "presets").glob("*/*.yaml"))
+
+
+def test_there_are_presets_and_no_python_preset_tables():
+    import importlib
+
+    assert {p.parent.name for p in PRESET_FILES} >= {"tacotron", "tacotron2", "wavenet", "postnet_pix2pix", "vc_distill"}
+    for module in ("zoo.reproduce_vc", "zoo.reproduce_wavenet", "zoo.reproduce_postnet", "zoo.reproduce_tacotron"):
+        assert not isinstance(getattr(importlib.import_module(module), "PRESETS"), dict), module  # names of YAML files
+
+
+@pytest.mark.parametrize("preset", PRESET_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_preset_is_a_config_fit_accepts(preset: Path, capsys):
+    import yaml
+
+    for config in PRESET_CONFIGS.get(preset.parent.name, [preset.parent.name]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["fit", "--config", str(ROOT / "configs" / f"{config}.yaml"), "--config", str(preset), "--print_config"])
+        assert exit_info.value.code in (0, None)
+        printed = yaml.safe_load(capsys.readouterr().out)
+        written = yaml.safe_load(preset.read_text())
+        # every model and data value the preset sets is what fit would run
+        for block in ("model", "data"):
+            for path, value in _leaves(written.get(block, {}).get("init_args") or {}):
+                found = printed[block]["init_args"]
+                for key in path:
+                    found = found[key]
+                assert found == value, (config, block, path)
+
+
+def _leaves(tree: dict, path: tuple = ()):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value

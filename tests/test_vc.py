@@ -319,25 +319,36 @@ def test_convert_refuses_other_checkpoints_and_missing_inputs(tmp_path: Path, ca
 def test_real_preset_stages_and_their_configs(tmp_path: Path):
     """The real preset: the teacher pretrains as an autoencoder on both ARCTIC speakers' training prompts (after an
     LJSpeech stage when LJSpeech is under the data root), every ARCTIC stage on the standard split at 16 kHz."""
-    from zoo.reproduce_vc import PRESETS, _stage_overrides, stages
+    from zoo.reproduce_vc import _stage_overrides, load_presets, stages
 
-    preset = PRESETS["real"]
-    assert stages(preset, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline")
+    presets = load_presets("real")
+    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline")
     (tmp_path / "LJSpeech-1.1").mkdir()
     (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("LJ001-0001|a|a\n")
-    assert stages(preset, str(tmp_path))[0] == "teacher_pretrain_lj"
+    assert stages(presets, str(tmp_path))[0] == "teacher_pretrain_lj"
+    assert stages(load_presets("demo"), str(tmp_path))[0] == "teacher_pretrain"  # demo pretrains on LJSpeech itself
     arctic = str(tmp_path / "arctic")
-    pre = _stage_overrides("teacher_pretrain", preset, tmp_path, str(tmp_path), arctic, None, tmp_path / "lj.ckpt", False)
+    pre = _stage_overrides("teacher_pretrain", presets["teacher_pretrain"], tmp_path, str(tmp_path), arctic, None,
+                           tmp_path / "lj.ckpt", False)
     assert pre["data"]["class_path"] == "datamodules.CMUArcticDataModule"
     assert pre["data"]["init_args"]["mode"] == "pooled" and pre["data"]["init_args"]["split"] == "standard"
     assert pre["data"]["init_args"]["audio"]["sample_rate"] == 16000 and pre["data"]["init_args"]["audio"]["n_mels"] == 80
     assert pre["model"]["init_args"]["training"]["init_from"] == str(tmp_path / "lj.ckpt")
-    lj = _stage_overrides("teacher_pretrain_lj", preset, tmp_path, str(tmp_path), arctic, None, None, False)
+    lj = _stage_overrides("teacher_pretrain_lj", presets["teacher_pretrain_lj"], tmp_path, str(tmp_path), arctic, None,
+                          None, False)
     assert "class_path" not in lj["data"] and lj["data"]["init_args"]["source"] == "real"  # the LJSpeech config's
-    student = _stage_overrides("distilled", preset, tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt", None, False)
+    assert lj["data"]["init_args"]["root"] == str(tmp_path)  # LJSpeech from the data root, not the ARCTIC folder
+    student = _stage_overrides("distilled", presets["distilled"], tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt",
+                               None, False)
     args = student["data"]["init_args"]
-    assert args["split"] == "standard" and args["root"] == arctic and args["batch_size"] == preset["student_batch_size"]
+    assert args["split"] == "standard" and args["root"] == arctic and args["batch_size"] == 4
     assert student["model"]["init_args"]["training"]["teacher_checkpoint"] == str(tmp_path / "t.ckpt")
+    baseline = _stage_overrides("baseline", presets["baseline"], tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt",
+                                None, False)["model"]["init_args"]["training"]
+    assert baseline["distill_weight"] == 0.0 and baseline["teacher_checkpoint"] is None
+    # --student-epochs rescales the decaying distillation weight's epochs with the students' epochs
+    rescaled = load_presets("real", student_epochs=10)["distilled"]
+    assert rescaled["trainer"]["max_epochs"] == 10 and rescaled["model"]["init_args"]["training"]["distill_epochs"] == 5
 
 
 def test_stop_after_names_a_stage(tmp_path: Path):

@@ -32,166 +32,103 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.reproduce_common import AUDIO_16K, fit_stage, natural_16k, read_metrics, stage_datamodule, stage_loggers, wandb_ids
+from zoo.reproduce_common import (
+    CONFIG_DIR,
+    PRESET_DIR,
+    fit_stage,
+    load_preset,
+    merge_configs,
+    natural_16k,
+    preset_names,
+    read_metrics,
+    stage_datamodule,
+    stage_loggers,
+    wandb_ids,
+)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
 CONFIGS = {"teacher_pretrain_lj": "vc_teacher_pretrain.yaml", "teacher_pretrain": "vc_teacher_pretrain.yaml", "teacher": "vc_teacher.yaml",
            "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
-
-_AUDIO_8K = {"sample_rate": 8000, "n_fft": 512, "win_length": 512, "hop_length": 320, "n_mels": 40, "fmax": 4000.0}
-
-_SMALL_ATTENTION = {"attention_dim": 64, "attention_filters": 8, "attention_kernel_size": 15}
-
-# A preset: the AudioConfig, corpus sizes, the teacher's and the student's sizes, and each stage's budget.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds: the test suite runs the whole chain with this one
-    "tiny": {
-        "audio": {**_AUDIO_8K, "n_mels": 16},
-        "lj_size": 20, "arctic_size": 10, "batch_size": 4, "lj_max_frames": None, "distill_weight": 1.0,
-        "split": "seeded",
-        "teacher": {"encoder_hidden": 16, "attention_rnn_dim": 16, "decoder_rnn_dims": [16], "prenet_sizes": [8, 8],
-                    "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3, "postnet_channels": 0},
-        "student": {"encoder_hidden": 8, "attention_rnn_dim": 8, "decoder_rnn_dims": [8], "prenet_sizes": [8, 8],
-                    "attention_dim": 8, "attention_filters": 2, "attention_kernel_size": 3, "postnet_channels": 0},
-        "common": {"reduction_factor": 2, "mcd_max_utterances": 2, "probe_every_n_steps": 1},
-        "pretrain": {"max_steps": 2, "limit_train_batches": 2}, "finetune": {"max_steps": 2, "limit_train_batches": 2},
-        "students": {"max_epochs": 2, "limit_train_batches": 2}, "eval": {"utterances": 1, "workers": 1},
-    },
-    # <= 15 minutes on a 2-core CPU (docs/results/attention-distillation/)
-    "demo": {
-        "audio": _AUDIO_8K,
-        "lj_size": 200, "arctic_size": 800, "batch_size": 8, "lj_max_frames": 150, "distill_weight": 5.0,
-        # the embedded corpus's 800 prompts have no dev/eval ids of the standard split: a seeded split of them
-        "split": "seeded",
-        # lambda decays linearly to 0 over the first half of the students' epochs: the attention is learnt from the
-        # teacher early, then the mel loss has the student to itself (a constant lambda = 5 leaves the mel term a
-        # fiftieth of the loss, and the distilled student's MCD behind the baseline's)
-        "distill_decay_fraction": 0.5,
-        "teacher": {"encoder_hidden": 64, "attention_rnn_dim": 128, "decoder_rnn_dims": [128], "prenet_sizes": [64, 64],
-                    **_SMALL_ATTENTION, "postnet_channels": 0, "mcd_max_utterances": 8, "lr": 0.003,
-                    "guided_attention_weight": 5.0},
-        # one stop frame per utterance against hundreds of "go on" frames: weighting the positives lets the small
-        # students learn to stop within two epochs, so free-running MCD compares conversions, not overruns
-        "student": {"encoder_hidden": 32, "attention_rnn_dim": 64, "decoder_rnn_dims": [64], "prenet_sizes": [64, 64],
-                    **_SMALL_ATTENTION, "postnet_channels": 0, "lr": 0.003, "stop_pos_weight": 8.0},
-        "common": {"reduction_factor": 4, "mcd_max_utterances": 16, "probe_every_n_steps": 5},
-        "pretrain": {"max_steps": 60, "limit_val_batches": 1}, "finetune": {"max_steps": 120, "limit_val_batches": 2},
-        "students": {"max_epochs": 6}, "eval": {"utterances": 16, "workers": 2},
-    },
-    # real CMU ARCTIC (bdl -> slt, the standard split: train on its 932 train prompts, report on its 100 dev prompts) at
-    # 16 kHz / 80 mels; the teacher pretrains as an autoencoder on every training prompt of both speakers (and on
-    # LJSpeech first when <data-root>/LJSpeech-1.1 is there). Sized for <= 60 minutes on a 2-core CPU.
-    "real": {
-        "audio": AUDIO_16K, "lj_size": None, "arctic_size": None, "batch_size": 16, "lj_max_frames": 400,
-        # batch 4 for the students: an epoch of the 932 pairs is 233 optimiser steps, enough for the attention to be
-        # learnt from the teacher within it (at batch 8, 117 steps, the distilled student was at 0.38 by its end)
-        "student_batch_size": 4,
-        "distill_weight": 5.0, "distill_decay_fraction": 0.5, "pretrain_on": "arctic", "split": "standard",
-        # guided attention 50: the loss is a mean over all (decoder, encoder) cells, so weight 5 is ~0.07 per step
-        "teacher": {"encoder_hidden": 128, "attention_rnn_dim": 256, "decoder_rnn_dims": [256], "prenet_sizes": [128, 128],
-                    "attention_dim": 128, "attention_filters": 16, "attention_kernel_size": 15, "postnet_channels": 128,
-                    "mcd_max_utterances": 8, "lr": 0.002, "guided_attention_weight": 50.0, "stop_pos_weight": 8.0},
-        "student": {"encoder_hidden": 64, "attention_rnn_dim": 128, "decoder_rnn_dims": [128], "prenet_sizes": [64, 64],
-                    "attention_dim": 128, "attention_filters": 16, "attention_kernel_size": 15, "postnet_channels": 64,
-                    "lr": 0.003, "stop_pos_weight": 8.0},
-        "common": {"reduction_factor": 4, "mcd_max_utterances": 16, "probe_every_n_steps": 20},
-        "pretrain": {"max_steps": 300, "limit_val_batches": 2}, "finetune": {"max_steps": 600, "limit_val_batches": 4},
-        "students": {"max_epochs": 5}, "eval": {"utterances": None, "workers": 2},
-    },
-    # the blog-scale sizes (teacher 600 / student 300 hidden units) on the real datasets, for a GPU machine
-    "paper": {
-        "audio": AUDIO_16K, "lj_size": None, "arctic_size": None, "batch_size": 32, "lj_max_frames": 1000,
-        "distill_weight": 1.0, "pretrain_on": "arctic", "split": "standard",
-        "teacher": {"encoder_hidden": 300, "attention_rnn_dim": 600, "decoder_rnn_dims": [600],
-                    "prenet_sizes": [256, 256], "postnet_channels": 256},
-        "student": {"encoder_hidden": 150, "attention_rnn_dim": 300, "decoder_rnn_dims": [300],
-                    "prenet_sizes": [128, 128], "postnet_channels": 128},
-        "common": {"reduction_factor": 2, "mcd_max_utterances": 32, "probe_every_n_steps": 5},
-        "pretrain": {"max_epochs": 50}, "finetune": {"max_epochs": 100},
-        "students": {"max_epochs": 30}, "eval": {"utterances": None, "workers": 4},
-    },
-}
+# each stage's preset: configs/presets/<dir>/<preset>.yaml, an override of its config (the baseline runs the students'
+# file with distillation off); the LJSpeech stage has presets only where the teacher pretrains on ARCTIC afterwards
+PRESET_DIRS = {"teacher_pretrain_lj": "vc_teacher_pretrain_lj", "teacher_pretrain": "vc_teacher_pretrain",
+               "teacher": "vc_teacher", "distilled": "vc_distill", "baseline": "vc_distill"}
+PRESETS = tuple(preset_names("vc_distill"))
+_NO_DISTILLATION = {"distill_weight": 0.0, "teacher_checkpoint": None, "distill_schedule": "constant", "distill_epochs": None}
 
 
-def _lambda_text(preset: dict) -> str:
-    if not preset.get("distill_decay_fraction"):
-        return f"lambda = {preset['distill_weight']}"
-    epochs = max(1, round(preset["distill_decay_fraction"] * preset["students"]["max_epochs"]))
-    return f"lambda (from {preset['distill_weight']}, decayed linearly to 0 over the first {epochs} epochs)"
+def load_presets(preset_name: str, student_epochs: int | None = None) -> dict[str, dict]:
+    """``{stage: its preset}`` for every stage the preset has; ``student_epochs`` replaces the students' epochs (and
+    rescales a decaying distillation weight's ``distill_epochs`` by the preset's ``distill_decay_fraction``)."""
+    if preset_name not in PRESETS:
+        raise ValueError(f"preset must be one of {list(PRESETS)}, but got {preset_name!r}")
+    presets = {stage: load_preset(folder, preset_name) for stage, folder in PRESET_DIRS.items()
+               if (PRESET_DIR / folder / f"{preset_name}.yaml").is_file()}
+    if student_epochs is not None:
+        if student_epochs < 1:
+            raise ValueError(f"student_epochs must be >= 1, but got {student_epochs}")
+        change: dict[str, Any] = {"trainer": {"max_epochs": student_epochs}}
+        fraction = presets["distilled"].get("reproduce", {}).get("distill_decay_fraction")
+        if fraction:
+            change["model"] = {"init_args": {"training": {"distill_epochs": max(1, round(fraction * student_epochs))}}}
+        for stage in ("distilled", "baseline"):
+            presets[stage] = merge_configs(presets[stage], change)
+    return presets
+
+
+def _training(preset: dict) -> dict:
+    return preset["model"]["init_args"].get("training", {})
+
+
+def _lambda_text(distilled: dict) -> str:
+    t = _training(distilled)
+    if t.get("distill_schedule", "constant") == "constant":
+        return f"lambda = {t['distill_weight']}"
+    return (f"lambda (from {t['distill_weight']}, decayed {t['distill_schedule']}ly to 0 over the first "
+            f"{t['distill_epochs']} epochs)")
+
+
+def _reads_arctic(stage: str, preset: dict) -> bool:
+    import yaml
+
+    class_path = preset.get("data", {}).get("class_path") or (
+        yaml.safe_load((CONFIG_DIR / CONFIGS[stage]).read_text())["data"]["class_path"])
+    return class_path.endswith("CMUArcticDataModule")
 
 
 def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic_root: str | None,
                      teacher_ckpt: Path | None, pretrain_ckpt: Path | None, wandb: bool) -> dict:
-    """The override config of one stage (merged over its configs/*.yaml by the CLI).
+    """The override config of one stage: its preset (``load_presets``) with this run's folders, loggers, corpus root
+    and checkpoints merged over it (the CLI merges the result over the stage's configs/*.yaml).
 
     ``pretrain_ckpt`` initialises the stage after a pretraining stage (LJSpeech -> ARCTIC autoencoder -> pairs)."""
     run_dir = out / stage
-    loggers = stage_loggers(run_dir, f"attention-distillation-{stage}", wandb)
-    budget = preset["pretrain"] if stage.startswith("teacher_pretrain") else (
-        preset["finetune"] if stage == "teacher" else preset["students"])
-    trainer = {"logger": loggers, "default_root_dir": str(run_dir), "enable_progress_bar": False,
-               "num_sanity_val_steps": 0, "log_every_n_steps": 5, "max_epochs": budget.get("max_epochs", 1000),
-               "max_steps": budget.get("max_steps", -1), "max_time": None,
+    trainer = {"logger": stage_loggers(run_dir, f"attention-distillation-{stage}", wandb), "default_root_dir": str(run_dir),
                "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                               "init_args": {"dirpath": str(run_dir / "checkpoints"), "save_top_k": -1,
                                             "every_n_epochs": 1, "save_last": True,
                                             "filename": "{epoch}-{step}"}}]}
-    for key in ("limit_train_batches", "limit_val_batches"):
-        if key in budget:
-            trainer[key] = budget[key]
-    real = preset["lj_size"] is None
-    audio = dict(preset["audio"])
-    student = stage in ("distilled", "baseline")
-    data: dict[str, Any] = {"batch_size": preset.get("student_batch_size", preset["batch_size"]) if student
-                            else preset["batch_size"], "progress": False}
-    if audio:
-        data["audio"] = audio
-    model: dict[str, Any] = {**preset["common"]}
-    arctic: dict[str, Any] = (
-        # a real corpus may sit on read-only or shared storage: its feature cache goes under the data root
-        {"source": "real", "root": arctic_root, "download": False, "cache_dir": str(Path(data_root) / "feature_cache")}
-        if arctic_root is not None else
-        {"source": "real", "root": data_root, "download": True} if real else
-        {"source": "embedded", "root": data_root, "embedded_size": preset["arctic_size"]})
-    if "split" in preset:
-        arctic["split"] = preset["split"]
-    if stage == "teacher_pretrain_lj" or (stage == "teacher_pretrain" and preset.get("pretrain_on", "lj") == "lj"):
-        data.update({"max_frames": preset["lj_max_frames"]})
-        data.update({"source": "real", "root": data_root, "download": True} if real else
-                    {"source": "embedded", "root": data_root, "embedded_size": preset["lj_size"]})
-    elif stage == "teacher_pretrain":  # the autoencoder on every training prompt of both ARCTIC speakers
-        data.update({**arctic, "mode": "pooled", "max_frames": preset["lj_max_frames"]})
-    else:
-        data.update(arctic)
-    config_data = {"init_args": data}
-    if stage == "teacher_pretrain" and preset.get("pretrain_on", "lj") == "arctic":
-        config_data = {"class_path": "datamodules.CMUArcticDataModule", "init_args": data}
-    if stage.startswith("teacher"):
-        model.update(preset["teacher"])
-        model["probe_every_n_steps"] = 0
-        if pretrain_ckpt is not None:
-            model["init_from"] = str(pretrain_ckpt)
-    else:
-        model.update(preset["student"])
-        model.update({"teacher_checkpoint": str(teacher_ckpt), "distill_weight": preset["distill_weight"]} if stage == "distilled" else
-                     {"teacher_checkpoint": None, "distill_weight": 0.0})
-        if stage == "distilled" and preset.get("distill_decay_fraction"):
-            epochs = preset["students"]["max_epochs"]
-            model.update({"distill_schedule": "linear",
-                          "distill_epochs": max(1, round(preset["distill_decay_fraction"] * epochs))})
-    # the presets still name the module's arguments flat: placed in its net and training configs here
-    from zoo.checkpoints import upgrade_flat_hyperparameters
-    from zoo.models.vc import VoiceConversion
-
-    nested = upgrade_flat_hyperparameters(VoiceConversion, model, apply_defaults=False)
-    return {"trainer": trainer, "model": {"init_args": nested}, "data": config_data}
+    # a real corpus given by path may sit on read-only or shared storage: its feature cache goes under the data root
+    data: dict[str, Any] = ({"source": "real", "root": arctic_root, "download": False,
+                             "cache_dir": str(Path(data_root) / "feature_cache")}
+                            if arctic_root is not None and _reads_arctic(stage, preset) else {"root": data_root})
+    training: dict[str, Any] = {}
+    if pretrain_ckpt is not None:
+        training["init_from"] = str(pretrain_ckpt)
+    if stage == "distilled":
+        training["teacher_checkpoint"] = str(teacher_ckpt)
+    elif stage == "baseline":
+        training.update(_NO_DISTILLATION)
+    run = {"trainer": trainer, "data": {"init_args": data}}
+    if training:
+        run["model"] = {"init_args": {"training": training}}
+    return merge_configs(preset, run)
 
 
-def stages(preset: dict, data_root: str) -> tuple[str, ...]:
-    """The stages a preset runs: an LJSpeech autoencoder stage first when the teacher pretrains on ARCTIC and
-    LJSpeech is present under the data root."""
-    lj = preset.get("pretrain_on", "lj") == "arctic" and (Path(data_root) / "LJSpeech-1.1" / "metadata.csv").is_file()
+def stages(presets: dict[str, dict], data_root: str) -> tuple[str, ...]:
+    """The stages a preset runs: an LJSpeech autoencoder stage first when the preset has one (the teacher then
+    pretrains on ARCTIC) and LJSpeech is present under the data root."""
+    lj = "teacher_pretrain_lj" in presets and (Path(data_root) / "LJSpeech-1.1" / "metadata.csv").is_file()
     return (("teacher_pretrain_lj",) if lj else ()) + STAGES
 
 
@@ -358,13 +295,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
     if stop_after is not None and stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}, but got {stop_after!r}")
-    if preset_name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
-    preset = PRESETS[preset_name]
-    if student_epochs is not None:
-        if student_epochs < 1:
-            raise ValueError(f"student_epochs must be >= 1, but got {student_epochs}")
-        preset = {**preset, "students": {**preset["students"], "max_epochs": student_epochs}}
+    presets = load_presets(preset_name, student_epochs)
     if eval_utterances is not None and eval_utterances < 1:
         raise ValueError(f"eval_utterances must be >= 1, but got {eval_utterances}")
     if arctic_root is not None:
@@ -377,10 +308,11 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     ckpts: dict[str, Path] = {}
     seconds: dict[str, float] = {}
     overrides: dict[str, dict] = {}
-    chain = stages(preset, data_root)
+    chain = stages(presets, data_root)
     for stage in chain:
         init = {"teacher_pretrain": ckpts.get("teacher_pretrain_lj"), "teacher": ckpts.get("teacher_pretrain")}.get(stage)
-        overrides[stage] = _stage_overrides(stage, preset, out, data_root, arctic_root, ckpts.get("teacher"), init, wandb)
+        overrides[stage] = _stage_overrides(stage, presets[stage], out, data_root, arctic_root, ckpts.get("teacher"),
+                                            init, wandb)
         if reuse and _reusable(out / stage, overrides[stage]):
             ckpts[stage], seconds[stage] = out / stage / "checkpoints" / "last.ckpt", 0.0
             continue
@@ -392,24 +324,26 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     teacher_val = [r for r in read_metrics(out / "teacher") if "val/diagonality" in r][-1]
     figures = [*_alignment_plots(out, overrides["distilled"]), _diagonality_plot(out, students)]
     eval_start = time.perf_counter()
-    ev = preset.get("eval", {})
-    rows = evaluate_dev(out, overrides["distilled"], ckpts, eval_utterances or ev.get("utterances"),
-                        eval_workers or ev.get("workers"))
+    ev = presets["distilled"].get("reproduce", {})
+    rows = evaluate_dev(out, overrides["distilled"], ckpts, eval_utterances or ev.get("eval_utterances"),
+                        eval_workers or ev.get("eval_workers"))
     eval_seconds = time.perf_counter() - eval_start
     d, b = students["distilled"], students["baseline"]
     rd, rb = rows["distilled"], rows["baseline"]
-    pretrain = ("CMU ARCTIC bdl + slt training prompts (autoencoder)" if preset.get("pretrain_on") == "arctic" else
-                "LJSpeech (real)" if preset["lj_size"] is None else
-                f"embedded LJSpeech-layout ({preset['lj_size']} utt.)")
+    pretrain_data = presets["teacher_pretrain"]["data"]["init_args"]
+    pairs_data = presets["distilled"]["data"]["init_args"]
+    pretrain = ("CMU ARCTIC bdl + slt training prompts (autoencoder)" if _reads_arctic("teacher_pretrain", presets["teacher_pretrain"])
+                else "LJSpeech (real)" if pretrain_data.get("source") == "real" else
+                f"embedded LJSpeech-layout ({pretrain_data['embedded_size']} utt.)")
     if "teacher_pretrain_lj" in chain:
         pretrain = "LJSpeech, then " + pretrain
     report = {
         "preset": preset_name, "command": command,
         "data": {"pretrain": pretrain,
                  "pairs": f"CMU ARCTIC bdl->slt, real, {arctic_root}" if arctic_root else
-                 ("CMU ARCTIC bdl->slt (real)" if preset["arctic_size"] is None else
-                  f"embedded CMU ARCTIC-layout bdl->slt ({preset['arctic_size']} prompts)"),
-                 "split": preset.get("split", "seeded"), "scored_utterances": rows["distilled"]["n"]},
+                 ("CMU ARCTIC bdl->slt (real)" if pairs_data.get("source") == "real" else
+                  f"embedded CMU ARCTIC-layout bdl->slt ({pairs_data['embedded_size']} prompts)"),
+                 "split": pairs_data.get("split", "seeded"), "scored_utterances": rows["distilled"]["n"]},
         "students": students,
         "teacher": {"diagonality": teacher_val["val/diagonality"], "focus_rate": teacher_val["val/focus_rate"],
                     "mel_cd_proxy_db": teacher_val.get("val/mel_cd_proxy_db"),
@@ -430,7 +364,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "utterances.json").write_text(json.dumps({k: v["utterances"] for k, v in rows.items()}, indent=1))
-    (out / "report.md").write_text(_markdown(report, preset))
+    (out / "report.md").write_text(_markdown(report, presets))
     return report
 
 
@@ -441,6 +375,13 @@ def _reusable(run_dir: Path, overrides: dict) -> bool:
     return ckpt.is_file() and saved.is_file() and yaml.safe_load(saved.read_text()) == overrides
 
 
+def _compact(config: dict) -> str:
+    """A preset's model block on one line (``net: {decoder: {...}}, training: {...}``)."""
+    import yaml
+
+    return yaml.safe_dump(config, default_flow_style=True, width=10**6, sort_keys=False).strip()
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "—"
@@ -449,7 +390,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _markdown(report: dict, preset: dict) -> str:
+def _markdown(report: dict, presets: dict[str, dict]) -> str:
     s, e, rows = report["students"], report["effect"], report["rows"]
     cols = ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mel_cd_proxy_db",
             "duration_ratio", "epochs", "steps_epoch0")
@@ -460,7 +401,9 @@ def _markdown(report: dict, preset: dict) -> str:
         f"({report['data']['split']} split). Total time {report['total_seconds'] / 60:.1f} min: training "
         f"{', '.join(f'{k} {v:.0f} s' for k, v in report['train_seconds'].items())}; evaluation "
         f"{report['eval_seconds']:.0f} s.", "",
-        f"Teacher: {_fmt(preset['teacher'])}; student: {_fmt(preset['student'])}; {_fmt(preset['common'])}.", "",
+        f"Teacher (fine-tuning stage): `{_compact(presets['teacher']['model']['init_args'])}`; students: "
+        f"`{_compact(presets['distilled']['model']['init_args'])}` (the presets under `configs/presets/vc_*/"
+        f"{report['preset']}.yaml`; each stage's exact settings in `OUT/<stage>/overrides.yaml`).", "",
         f"## Conversions on the validation (dev) split, {report['data']['scored_utterances']} utterances", "",
         "Every row scored against the natural target with the published ARCTIC protocol (`zoo.metrics.mcd`: WORLD "
         "Harvest/CheapTrick, SPTK mel-cepstrum order 39, alpha 0.466, c0 included, frames above -20 dB, fastdtw), "
@@ -482,7 +425,7 @@ def _markdown(report: dict, preset: dict) -> str:
         "", "Checkpoints scored: " + "; ".join(f"{k} `{v['checkpoint']}`" for k, v in rows.items() if v["checkpoint"]),
         "; converted wavs under `wavs/<row>/`.", "",
         "## Attention", "",
-        f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(preset)} x CE(teacher "
+        f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(presets['distilled'])} x CE(teacher "
         "attention, student attention) to its loss (no guided attention for either; the teacher had it). Focus rate "
         "and diagonality teacher-forced on the validation split; mel_cd_proxy_db is the training-time log-mel "
         "cepstral distance (`zoo.metrics.mel_distance`, not the MCD above) and duration_ratio predicted / target "
@@ -517,7 +460,7 @@ def _markdown(report: dict, preset: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m zoo reproduce attention-distillation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--preset", choices=PRESETS, default="demo")
     parser.add_argument("--out", type=Path, required=True, help="report folder (and every stage's run)")
     parser.add_argument("--data-root", default="data", help="where the embedded corpora (or the real datasets) live")
     parser.add_argument("--arctic-root", default=None,
