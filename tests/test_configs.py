@@ -71,15 +71,17 @@ def test_config_fast_dev_run(config: Path, overrides: list[str], data_root: Path
 # Every preset is an override config that `python -m zoo fit --config <config> --config <preset>` accepts: the config
 # its folder names (configs/presets/<config>/<preset>.yaml), or for folders shared by several configs, these.
 PRESET_CONFIGS = {"wavenet": ["wavenet_mol", "wavenet_gaussian"], "vc_teacher_pretrain_lj": ["vc_teacher_pretrain"],
-                  "postnet_pix2pix_upstream": ["postnet_pix2pix"]}
+                  "postnet_pix2pix_upstream": ["postnet_pix2pix"],
+                  "mnist": sorted(c.stem for c in CONFIGS if c.stem.endswith("_mnist"))}
 PRESET_FILES = sorted((ROOT / "configs" / "presets").glob("*/*.yaml"))
 
 
 def test_there_are_presets_and_no_python_preset_tables():
     import importlib
 
-    assert {p.parent.name for p in PRESET_FILES} >= {"tacotron", "tacotron2", "wavenet", "postnet_pix2pix", "vc_distill"}
-    for module in ("zoo.reproduce_vc", "zoo.reproduce_wavenet", "zoo.reproduce_postnet", "zoo.reproduce_tacotron"):
+    assert {p.parent.name for p in PRESET_FILES} >= {"tacotron", "tacotron2", "wavenet", "postnet_pix2pix", "vc_distill", "mnist"}
+    for module in ("zoo.reproduce_vc", "zoo.reproduce_wavenet", "zoo.reproduce_postnet", "zoo.reproduce_tacotron",
+                   "zoo.reproduce_mnist"):
         assert not isinstance(getattr(importlib.import_module(module), "PRESETS"), dict), module  # names of YAML files
 
 

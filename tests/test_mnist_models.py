@@ -408,11 +408,12 @@ def test_reproduce_demo_writes_report_on_embedded_digits(tmp_path: Path):
 
 def test_converged_training_stops_on_its_validation_figure_and_keeps_the_learning_curve(tmp_path: Path):
     """The converged preset's mechanics at tiny size: early stopping watches MONITOR, the CSV log gives the curve."""
-    from zoo.reproduce_mnist import MONITOR, PRESETS, _markdown, _train
+    from zoo.reproduce_common import load_preset
+    from zoo.reproduce_mnist import MONITOR, _markdown, _train
 
-    assert PRESETS["converged"]["early_stopping"]["patience"] >= 1 and MONITOR["vae"] == "val/loss"
-    preset = {"trainer": ["--trainer.max_epochs", "4", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"],
-              "early_stopping": {"patience": 1}, "model": {"channels": 4, "hidden": 16}}
+    assert load_preset("mnist", "converged")["reproduce"]["early_stopping"]["patience"] >= 1 and MONITOR["vae"] == "val/loss"
+    preset = {"trainer": {"max_epochs": 4, "limit_train_batches": 2, "limit_val_batches": 1},
+              "model": {"init_args": {"channels": 4, "hidden": 16}}, "reproduce": {"early_stopping": {"patience": 1}}}
     torch.manual_seed(0)
     _, steps = _train("vae", tmp_path, preset, None)
     curve = steps["val_curve"]

@@ -7,6 +7,7 @@ import copy
 import csv
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -46,8 +47,9 @@ def merge_configs(base: dict, over: dict) -> dict:
     return out
 
 
-def fit_stage(config: Path, overrides: dict, run_dir: Path) -> float:
-    """``python -m zoo fit --config CONFIG --config RUN_DIR/overrides.yaml`` in this process; returns the seconds.
+def fit_stage(config: Path, overrides: dict, run_dir: Path, extra_args: Sequence[str] = ()) -> float:
+    """``python -m zoo fit --config CONFIG --config RUN_DIR/overrides.yaml [EXTRA_ARGS]`` in this process; returns the
+    seconds.
 
     The override file, written beside the stage's results, holds the exact settings of the run. A WandbLogger's
     run is finished afterwards, else the next stage's logger would reuse it."""
@@ -57,7 +59,7 @@ def fit_stage(config: Path, overrides: dict, run_dir: Path) -> float:
     override_file = run_dir / "overrides.yaml"
     override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
     start = time.perf_counter()
-    main(["fit", "--config", str(config), "--config", str(override_file)])
+    main(["fit", "--config", str(config), "--config", str(override_file), *extra_args])
     seconds = time.perf_counter() - start
     loggers = overrides.get("trainer", {}).get("logger") or []
     if any("WandbLogger" in lg.get("class_path", "") for lg in (loggers if isinstance(loggers, list) else [loggers])):

@@ -4,7 +4,7 @@ Each model is trained through the zoo CLI from its config (``configs/<name>_mnis
 last checkpoint and scored with ``zoo.metrics.image_quality``; ``DIR/report.json`` and ``DIR/report.md`` hold the
 figures, ``DIR/grids/`` the final models' image grids. Run it as
 ``python -m zoo reproduce mnist-generative --preset demo|full|converged --out DIR [--data-root PATH] [--models ...]``
-(``converged``: each model to a stated criterion, see ``PRESETS``); every report has the validation learning curves; a call
+(``converged``: each model to a stated criterion, see ``configs/presets/mnist/converged.yaml``); every report has the validation learning curves; a call
 with ``--models`` on an existing ``DIR`` (same data and preset) adds to its report instead of replacing it.
 """
 
@@ -26,35 +26,13 @@ from zoo.metrics.image_quality import (
     laplacian_sharpness,
     load_or_train_classifier,
 )
+from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names
 
 MODELS = ("vae", "vaegan", "ebgan_vae", "wae_mmd", "wae_gan", "wgan", "wgan_gp")
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 WGANS = ("wgan", "wgan_gp")
-# Budgets: demo is a smoke-sized run (minutes in all); full is the documented <= 10 min per model on 2 CPU cores:
-# 6 minutes for each autoencoder; the two WGANs stop at the same number of generator updates
-# (``generator_steps``, turned into ``trainer.max_steps`` by each model's own critic schedule), with 10 minutes
-# as a cap, so that clipping and gradient penalty are compared at equal steps, not equal time. Batch size 64 and
-# the configs' widths and critic schedules (100 critic steps per generator step for the clipped WGAN's first 25).
-PRESETS = {
-    "demo": {"trainer": ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "20", "--trainer.limit_val_batches", "2"],
-             "model": {"channels": 16, "hidden": 128}, "num_eval": 2000, "classifier_epochs": 2, "generator_steps": None,
-             "nll": {"images": 20, "k": 100}},
-    "full": {"trainer": ["--trainer.max_time", "00:00:06:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"],
-             "model": {}, "num_eval": 10000, "classifier_epochs": 3, "generator_steps": 400,
-             "nll": {"images": 100, "k": 5000},  # ~4 CPU minutes per model (2.5 ms per decoder pass)
-             "wgan_trainer": ["--trainer.max_time", "00:00:10:00", "--trainer.max_epochs", "100", "--trainer.limit_val_batches", "5"]},
-    # Trained to a stated criterion, at most 25 minutes per model (idle 2-core machine): an autoencoder stops when
-    # its validation figure (MONITOR) has not improved on its best for `patience` consecutive epochs (early
-    # stopping, min_delta 0), else at the cap; the two WGANs stop at the same 4,000 generator updates (the cap
-    # stops the slower one first, and the other then stops at its step count).
-    "converged": {"trainer": ["--trainer.max_time", "00:00:25:00", "--trainer.max_epochs", "1000",
-                              "--trainer.limit_val_batches", "20"],
-                  "early_stopping": {"patience": 3},
-                  "model": {}, "num_eval": 10000, "classifier_epochs": 3, "generator_steps": 4000,
-                  "nll": {"images": 200, "k": 5000},
-                  "wgan_trainer": ["--trainer.max_time", "00:00:25:00", "--trainer.max_epochs", "1000",
-                                   "--trainer.limit_val_batches", "20"]},
-}
+# configs/presets/mnist/<preset>.yaml: one override for every MNIST config (trainer budget, widths) and the
+# command's own settings (reproduce: block)
+PRESETS = tuple(preset_names("mnist"))
 # The validation figure each autoencoder's early stopping watches (lower is better): the training objective where
 # it is one number (the VAE's negative ELBO, the WAEs' cost + λ·divergence), the pixel error of the
 # reconstructions for the two VAE-GANs (their objectives are adversarial and do not settle).
@@ -73,30 +51,31 @@ def _load_split(data_root: str | None, stage: str) -> tuple[torch.Tensor, torch.
 
 def _train(name: str, out: Path, preset: dict, data_root: str | None,
            generator_steps: int | None = None) -> tuple[torch.nn.Module, dict]:
-    from zoo.cli import main
-
+    """Fit ``configs/<name>_mnist.yaml`` with ``preset`` (a ``configs/presets/mnist`` file) and this run's data,
+    folder and CSV logger merged over it (``OUT/<name>/overrides.yaml``); returns the model and its training figures."""
     config = CONFIG_DIR / f"{name}_mnist.yaml"
     spec = yaml.safe_load(config.read_text())
     run_dir = out / name
-    data = ["--data.root", data_root, "--data.download", "false"] if data_root else ["--data.source", "embedded"]
-    overrides = {k: v for k, v in preset["model"].items() if k in spec["model"]["init_args"]}
-    model_args = [f"--model.init_args.{k}={v}" for k, v in overrides.items()]
+    settings = preset.get("reproduce", {})
+    data = {"root": data_root, "download": False} if data_root else {"source": "embedded"}
+    trainer: dict = {"default_root_dir": str(run_dir), "enable_progress_bar": False,
+                     # the CSV log under RUN_DIR/csv is what the report's learning curves read
+                     "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                                "init_args": {"save_dir": str(run_dir), "name": "csv", "version": ""}}}
     module, cls = spec["model"]["class_path"].rsplit(".", 1)
     model_cls = getattr(importlib.import_module(module), cls)
-    trainer = preset["trainer"]
     if name in WGANS and generator_steps is not None:
-        schedule = model_cls(**{**spec["model"]["init_args"], **overrides})
-        trainer = [*preset["wgan_trainer"], "--trainer.max_steps", str(schedule.optimizer_steps_for(generator_steps))]
-    stopping = preset.get("early_stopping")
-    if stopping and name not in WGANS:
-        trainer = [*trainer, "--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
-                   f"--trainer.callbacks.monitor={MONITOR[name]}", "--trainer.callbacks.mode=min",
-                   f"--trainer.callbacks.patience={stopping['patience']}", "--trainer.callbacks.min_delta=0"]
+        schedule = model_cls(**{**spec["model"]["init_args"], **(preset.get("model", {}).get("init_args") or {})})
+        trainer |= {**settings.get("wgan_trainer", {}), "max_steps": schedule.optimizer_steps_for(generator_steps)}
+    stopping = settings.get("early_stopping")
+    extra = []
+    if stopping and name not in WGANS:  # appended to the config's callbacks (a YAML list would replace them)
+        extra = ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
+                 f"--trainer.callbacks.monitor={MONITOR[name]}", "--trainer.callbacks.mode=min",
+                 f"--trainer.callbacks.patience={stopping['patience']}", "--trainer.callbacks.min_delta=0"]
+    overrides = merge_configs(preset, {"trainer": trainer, "data": {"init_args": data}})
     start = time.perf_counter()
-    # the CSV log under RUN_DIR/csv is what the report's learning curves read
-    main(["fit", "--config", str(config), *data, *trainer, *model_args, "--trainer.default_root_dir", str(run_dir),
-          "--trainer.logger", "lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={run_dir}",
-          "--trainer.logger.name=csv", "--trainer.logger.version=", "--trainer.enable_progress_bar", "false"])
+    fit_stage(config, overrides, run_dir, extra)
     seconds = time.perf_counter() - start
     ckpt = max(run_dir.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -206,16 +185,15 @@ def _score(model: torch.nn.Module, test_x: torch.Tensor, test_y: torch.Tensor, c
 
 
 def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple[str, ...] = MODELS) -> dict:
-    if preset_name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, but got {preset_name!r}")
-    preset = PRESETS[preset_name]
+    preset = load_preset("mnist", preset_name)
+    settings = preset["reproduce"]
     out.mkdir(parents=True, exist_ok=True)
     train_x, train_y, data = _load_split(data_root, "train")
     test_x, test_y, _ = _load_split(data_root, "test")
-    test_x, test_y = test_x[: preset["num_eval"]], test_y[: preset["num_eval"]]
+    test_x, test_y = test_x[: settings["num_eval"]], test_y[: settings["num_eval"]]
     torch.manual_seed(0)
-    classifier = load_or_train_classifier(out / f"classifier_{data}.pt", train_x, train_y, preset["classifier_epochs"])
-    report = {"data": data, "preset": preset_name, "num_eval": len(test_x), "nll": preset.get("nll"),
+    classifier = load_or_train_classifier(out / f"classifier_{data}.pt", train_x, train_y, settings["classifier_epochs"])
+    report = {"data": data, "preset": preset_name, "num_eval": len(test_x), "nll": settings.get("nll"),
               "test_accuracy": classifier_accuracy(classifier, test_x, test_y),
               "sharpness": laplacian_sharpness(test_x), "models": {}}
     previous = out / "report.json"
@@ -224,14 +202,14 @@ def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple
         if (old.get("data"), old.get("preset"), old.get("num_eval")) == (data, preset_name, len(test_x)):
             report["models"] = {k: v for k, v in old["models"].items() if k not in models}
     for name in models:
-        generator_steps = preset["generator_steps"]
+        generator_steps = settings["generator_steps"]
         if name in WGANS and generator_steps is not None:
             # If the other WGAN stopped early (its time cap), stop this one at the same generator step.
             done = [report["models"][w]["generator_steps"] for w in WGANS if w in report["models"] and w != name]
             generator_steps = min([generator_steps, *done])
         model, steps = _train(name, out, preset, data_root, generator_steps)
         torch.manual_seed(0)
-        scores = _score(model, test_x, test_y, classifier, preset.get("nll"))
+        scores = _score(model, test_x, test_y, classifier, settings.get("nll"))
         torch.manual_seed(0)
         report["models"][name] = {**scores, **steps, "grids": _write_grids(model, test_x, out / "grids", name)}
         report["models"] = {k: report["models"][k] for k in MODELS if k in report["models"]}
@@ -265,7 +243,8 @@ def _markdown(report: dict) -> str:
     for name, row in report["models"].items():
         curve = [c["value"] for c in row.get("val_curve", [])]
         if curve:
-            target = PRESETS.get(report["preset"], {}).get("generator_steps")
+            target = load_preset("mnist", report["preset"])["reproduce"].get("generator_steps") if (
+                report["preset"] in PRESETS) else None
             how = ("early stopping" if row.get("stopped_early") else "generator steps"
                    if name in WGANS and target and row.get("generator_steps", 0) >= target else "time or epoch cap")
             lines.append(f"| {name} | {MONITOR[name]} | {len(curve)} | {curve[0]:.4g} | {min(curve):.4g} | "
@@ -276,7 +255,7 @@ def _markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="zoo reproduce mnist-generative", description=__doc__)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--preset", choices=PRESETS, default="demo")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data-root", default=None, help="folder holding mnist/ (real MNIST); default: embedded digits")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
