@@ -19,6 +19,14 @@ def pyplot() -> Any:
     return plt
 
 
+def save_figure(fig: Any, path: str | Path, dpi: int = 80) -> str:
+    """Lay out, write and close a figure (the one way every report writes its plots); returns the file's name."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return Path(path).name
+
+
 def save_alignment_figure(alignment: torch.Tensor | np.ndarray, path: str | Path, title: str = "",
                           xlabel: str = "decoder step", ylabel: str = "encoder step") -> None:
     """An attention alignment (T_dec, T_enc) as an image (encoder steps up, decoder steps along), saved to ``path``."""
@@ -32,9 +40,7 @@ def save_alignment_figure(alignment: torch.Tensor | np.ndarray, path: str | Path
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-__all__ = ["pyplot", "save_alignment_figure"]
+__all__ = ["pyplot", "save_alignment_figure", "save_figure"]

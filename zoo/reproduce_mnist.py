@@ -103,7 +103,7 @@ def _stopped_early(state: dict) -> bool:
 
 def _plot_curves(report: dict, path: Path) -> None:
     """One panel per model: its monitored validation figure against training batches."""
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     plt = pyplot()
     rows = [(name, r) for name, r in report["models"].items() if r.get("val_curve")]
@@ -117,9 +117,7 @@ def _plot_curves(report: dict, path: Path) -> None:
         ax.set_xlabel("optimiser steps", fontsize=8)
         ax.set_ylabel(MONITOR[name], fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 @torch.no_grad()

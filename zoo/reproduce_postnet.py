@@ -115,7 +115,7 @@ def _evaluate(ckpt: Path, overrides: dict, split: str) -> tuple[dict[str, Any], 
 
 
 def _triptych(path: Path, utt_id: str, panels: tuple[torch.Tensor, torch.Tensor, torch.Tensor], l1: tuple[float, float]) -> None:
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     plt = pyplot()
     titles = (f"input (blurry), L1 {l1[0]:.4f}", f"output (pix2pix), L1 {l1[1]:.4f}", "truth")
@@ -126,9 +126,7 @@ def _triptych(path: Path, utt_id: str, panels: tuple[torch.Tensor, torch.Tensor,
         ax.set_ylabel("mel bin")
     axes[-1].set_xlabel("frame")
     fig.suptitle(f"validation utterance {utt_id}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _triptychs(out: Path, examples: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]) -> list[str]:

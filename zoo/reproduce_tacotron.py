@@ -131,7 +131,7 @@ def _evaluate(name: str, ckpt: Path, overrides: dict, out: Path) -> dict[str, An
 def _alignment_plot(out: Path, overrides: dict[str, dict], ckpts: dict[str, Path]) -> str:
     """Per model: the teacher-forced alignment of the first validation utterance and the free-running one of the
     first held-out sentence."""
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(len(ckpts), 2, figsize=(12, 3.6 * len(ckpts)), squeeze=False)
@@ -152,14 +152,12 @@ def _alignment_plot(out: Path, overrides: dict[str, dict], ckpts: dict[str, Path
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("decoder step")
             ax.set_ylabel("encoder step (character)")
-    fig.tight_layout()
-    fig.savefig(out / "alignments.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, out / "alignments.png")
     return "alignments.png"
 
 
 def _curve_plot(out: Path, models: dict[str, dict]) -> str:
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -171,9 +169,7 @@ def _curve_plot(out: Path, models: dict[str, dict]) -> str:
         ax.set_ylabel(f"validation {key.replace('_', ' ')} (teacher-forced)")
         ax.set_ylim(0, 1)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curve.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, out / "curve.png")
     return "curve.png"
 
 

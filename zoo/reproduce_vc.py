@@ -33,17 +33,8 @@ import torch
 from torch import Tensor
 
 from zoo.reproduce_common import (
-    CONFIG_DIR,
-    PRESET_DIR,
-    fit_stage,
-    load_preset,
-    merge_configs,
-    natural_16k,
-    preset_names,
-    read_metrics,
-    stage_datamodule,
-    stage_loggers,
-    wandb_ids,
+    CONFIG_DIR, PRESET_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics,
+    stage_datamodule, stage_loggers, wandb_ids,
 )
 
 STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
@@ -239,7 +230,7 @@ def _alignment_plots(out: Path, overrides: dict) -> list[str]:
     at the end of epoch 0 and at the end; and diagonality vs step inside epoch 0."""
     from zoo.cli import ZooCLI  # noqa: F401  (imports the DataModules)
     from zoo.models.vc import load_model, load_teacher
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     dm = _parallel_datamodule(overrides)
     dm.setup("fit")
@@ -263,14 +254,12 @@ def _alignment_plots(out: Path, overrides: dict) -> list[str]:
         ax.set_xlabel("decoder step")
         ax.set_ylabel("encoder step")
     fig.suptitle(f"teacher-forced attention, validation utterance {batch.ids[0]}")
-    fig.tight_layout()
-    fig.savefig(out / "alignments.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, out / "alignments.png")
     return ["alignments.png"]
 
 
 def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -281,9 +270,7 @@ def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
     ax.set_ylabel("validation diagonality (teacher-forced)")
     ax.set_ylim(0, 1)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "diagonality_vs_step.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, out / "diagonality_vs_step.png")
     return "diagonality_vs_step.png"
 
 

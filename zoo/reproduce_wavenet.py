@@ -29,16 +29,8 @@ from typing import Any
 import torch
 
 from zoo.reproduce_common import (
-    CONFIG_DIR,
-    fit_stage,
-    load_preset,
-    merge_configs,
-    natural_16k,
-    preset_names,
-    read_metrics,
-    stage_datamodule,
-    stage_loggers,
-    wandb_ids,
+    CONFIG_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics, stage_datamodule,
+    stage_loggers, wandb_ids,
 )
 
 DISTRIBUTIONS = ("gaussian", "mol")
@@ -129,7 +121,7 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
 
 
 def _curve_plot(out: Path, curves: dict[str, dict]) -> str:
-    from zoo.plotting import pyplot
+    from zoo.plotting import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -142,9 +134,7 @@ def _curve_plot(out: Path, curves: dict[str, dict]) -> str:
     for ax in axes:
         ax.set_xlabel("optimiser step")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, out / "curves.png")
     return "curves.png"
 
 
