@@ -105,3 +105,11 @@ def lj_root(tmp_path: Path) -> Path:
 def arctic_root(tmp_path: Path) -> Path:
     make_arctic_tree(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def embedded_data(tmp_path_factory) -> Path:
+    """One root for the embedded corpora (eSpeak LJSpeech and ARCTIC layouts, the digits) at their default sizes,
+    shared by every test module that fits configs on them: each corpus and its feature cache is built once per
+    session, not once per module."""
+    return tmp_path_factory.mktemp("embedded_data")

@@ -25,6 +25,7 @@ from zoo.losses.image_generative import reparameterize
 from zoo.models.vae import VAE
 from zoo.losses.output_distribution import OutputConfig
 from zoo.models.wavenet import WaveNetTrainingConfig, WaveNetVocoder
+from zoo.nn.dcgan import ImageNetConfig
 from zoo.nn.wavenet import WaveNetConfig
 
 GLOBAL_BATCH, STEPS = 8, 3
@@ -63,7 +64,7 @@ def build(family: str, data_root: str) -> tuple[L.LightningModule, L.LightningDa
         assert reparameterize is zoo.models.vae.reparameterize
         zoo.models.vae.reparameterize = _global_noise_reparameterize
         # batch norm would normalise over each rank's half batch: off (there is no SyncBatchNorm on CPU)
-        model = VAE(latent_dim=4, channels=8, hidden=32, batch_norm=False)
+        model = VAE(net=ImageNetConfig(latent_dim=4, channels=8, hidden=32, batch_norm=False))
         return model, MNISTDataModule(source="embedded", root=data_root, batch_size=GLOBAL_BATCH)
     if family == "wavenet":
         zoo.models.wavenet.cut_windows = lambda *a, **k: cut_windows(*a, **{**k, "random": False})

@@ -101,8 +101,8 @@ def test_cli_run_leaves_config_metrics_media_and_commit_in_the_offline_wandb_run
     from zoo.cli import main
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    main(["fit", "--config", "configs/vae_mnist.yaml", "--model.init_args.latent_dim", "3", "--model.init_args.channels", "4",
-          "--model.init_args.hidden", "16", "--data.init_args.source", "embedded", "--data.init_args.root", str(tmp_path / "data"),
+    main(["fit", "--config", "configs/vae_mnist.yaml", "--model.init_args.net.latent_dim", "3", "--model.init_args.net.channels", "4",
+          "--model.init_args.net.hidden", "16", "--data.init_args.source", "embedded", "--data.init_args.root", str(tmp_path / "data"),
           "--data.init_args.batch_size", "32", "--trainer.logger.init_args.save_dir", str(tmp_path),
           "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
           "--trainer.log_every_n_steps", "1", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
@@ -114,7 +114,7 @@ def test_cli_run_leaves_config_metrics_media_and_commit_in_the_offline_wandb_run
     assert text.startswith("# git commit: ")
     config = yaml.safe_load(text)
     assert config["model"]["class_path"] == "zoo.models.vae.VAE"
-    assert config["model"]["init_args"]["latent_dim"] == 3 and config["model"]["init_args"]["channels"] == 4
+    assert config["model"]["init_args"]["net"]["latent_dim"] == 3 and config["model"]["init_args"]["net"]["channels"] == 4
     assert config["data"]["init_args"]["batch_size"] == 32 and config["data"]["init_args"]["source"] == "embedded"
     assert config["trainer"]["limit_train_batches"] == 2
     assert list((run_dir / "files" / "media" / "images").rglob("*.png"))  # the image grids

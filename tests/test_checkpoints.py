@@ -17,16 +17,16 @@ def save(path, model) -> None:
 
 
 def test_matching_checkpoint_passes(tmp_path):
-    save(tmp_path / "a.ckpt", VAE(latent_dim=4, channels=4, hidden=8))
-    check_checkpoint_matches(tmp_path / "a.ckpt", VAE(latent_dim=4, channels=4, hidden=8))
+    save(tmp_path / "a.ckpt", VAE(net={"latent_dim": 4, "channels": 4, "hidden": 8}))
+    check_checkpoint_matches(tmp_path / "a.ckpt", VAE(net={"latent_dim": 4, "channels": 4, "hidden": 8}))
 
 
 def test_other_experiment_and_other_sizes_are_named(tmp_path):
-    save(tmp_path / "a.ckpt", VAE(latent_dim=4, channels=4, hidden=8))
+    save(tmp_path / "a.ckpt", VAE(net={"latent_dim": 4, "channels": 4, "hidden": 8}))
     with pytest.raises(CheckpointError, match=r"written by zoo\.models\.vae\.VAE.*zoo\.models\.wgan\.WGAN"):
         check_checkpoint_matches(tmp_path / "a.ckpt", WGAN())
     with pytest.raises(CheckpointError, match=r"3 different shapes \(encoder.*checkpoint \(8, 8\) vs model \(12, 8\)"):
-        check_checkpoint_matches(tmp_path / "a.ckpt", VAE(latent_dim=6, channels=4, hidden=8))
+        check_checkpoint_matches(tmp_path / "a.ckpt", VAE(net={"latent_dim": 6, "channels": 4, "hidden": 8}))
 
 
 def test_missing_and_corrupt_files(tmp_path):
@@ -146,3 +146,22 @@ def test_flat_wavenet_names_find_the_body_the_output_and_training():
     assert (training.window_frames, training.lr_decay_steps, training.media_seconds) == (3, 10, 0.5)
     model = WaveNetVocoder(**kwargs)
     assert model.dist.out_channels == 2 and len(model.net.blocks) == 4
+
+
+def test_flat_mnist_checkpoints_find_their_net_and_training_configs(tmp_path):
+    from zoo.checkpoints import load_experiment, upgrade_flat_hyperparameters
+    from zoo.models.wae import WAEGAN
+    from zoo.models.wgan import WGANGP
+
+    kwargs = upgrade_flat_hyperparameters(WAEGAN, {"image_shape": (1, 28, 28), "latent_dim": 4, "channels": 4,
+                                                   "hidden": 8, "adversary_layers": 2, "adversary_lr": 1e-4})
+    assert kwargs["net"].adversary_layers == 2 and kwargs["net"].adversary_hidden == 512
+    assert kwargs["training"].adversary_lr == 1e-4 and kwargs["training"].divergence_weight == 1.0  # WAE-GAN's λ
+    flat = {"latent_dim": 4, "channels": 4, "hidden": 8, "n_critic": 2, "gp_weight": 5.0}
+    model = WGANGP(**upgrade_flat_hyperparameters(WGANGP, flat))
+    assert not model.net_config.critic_batch_norm and model.n_critic == 2  # WGAN-GP's own net defaults kept
+    hparams = {**flat, "_class_path": "zoo.models.wgan.WGANGP"}
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams}, tmp_path / "old.ckpt")
+    loaded = load_experiment(tmp_path / "old.ckpt", {"zoo.models.wgan.WGANGP": "a WGAN-GP"}, "--ckpt")
+    assert loaded.training_config.gp_weight == 5.0
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))

@@ -30,16 +30,16 @@ def test_print_config_composes_configs_and_interpolates(tmp_path, capsys):
     override = tmp_path / "override.yaml"
     override.write_text(
         "data:\n  init_args:\n    batch_size: 7\n"
-        "model:\n  init_args:\n    latent_dim: ${data.init_args.batch_size}\n"
+        "model:\n  init_args:\n    net:\n      latent_dim: ${data.init_args.batch_size}\n"
     )
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", str(ROOT / "configs" / "vae_mnist.yaml"), "--config", str(override),
-              "--model.init_args.lr", "0.005", "--print_config"])
+              "--model.init_args.training.lr", "0.005", "--print_config"])
     assert exit_info.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["init_args"]["batch_size"] == 7  # the second config overrides the first
-    assert printed["model"]["init_args"]["latent_dim"] == 7  # OmegaConf interpolation
-    assert printed["model"]["init_args"]["lr"] == 0.005  # command line overrides both
+    assert printed["model"]["init_args"]["net"]["latent_dim"] == 7  # OmegaConf interpolation
+    assert printed["model"]["init_args"]["training"]["lr"] == 0.005  # command line overrides both
     assert printed["trainer"]["use_distributed_sampler"] is False  # the zoo's DataModules shard themselves
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.families import REQUIRED, fit_args, has_tiny
 from zoo.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,40 +22,17 @@ def test_there_are_configs():
     assert CONFIGS, "configs/ holds no YAML"
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data")  # shared, so each embedded corpus is generated once
+@pytest.fixture
+def data_root(embedded_data: Path) -> Path:
+    return embedded_data  # the session's embedded corpora (tests/conftest.py), built once
 
 
 # Published-size autoregressive speech models cost tens of seconds per step on a CPU (Tacotron 2's 1024-unit LSTMs
-# run once per decoder frame). By default their YAML is fitted with these tiny sizes (data, links and callbacks
-# as written); the published sizes run with ``-m slow``.
-TINY = {
-    "tacotron2": ["--data.init_args.batch_size", "4", "--model.init_args.net.encoder.embedding_dim", "16", "--model.init_args.net.encoder.conv_channels", "16",
-                  "--model.init_args.net.encoder.lstm_hidden", "8", "--model.init_args.net.decoder.attention_rnn_dim", "32",
-                  "--model.init_args.net.decoder.decoder_rnn_dims", "[32]", "--model.init_args.net.decoder.prenet_sizes", "[16, 16]",
-                  "--model.init_args.net.decoder.attention_dim", "16", "--model.init_args.net.postnet.channels", "16"],
-    "tacotron": ["--data.init_args.batch_size", "4", "--model.init_args.net.encoder.embedding_dim", "16", "--model.init_args.net.encoder.prenet_sizes", "[16, 16]",
-                 "--model.init_args.net.encoder.channels", "16", "--model.init_args.net.encoder.gru_hidden", "8",
-                 "--model.init_args.net.decoder.prenet_sizes", "[16, 16]", "--model.init_args.net.decoder.attention_rnn_dim", "32",
-                 "--model.init_args.net.decoder.decoder_rnn_dims", "[32, 32]", "--model.init_args.net.decoder.attention_dim", "16",
-                 "--model.init_args.net.postnet.channels", "16", "--model.init_args.net.postnet.projection", "32",
-                 "--model.init_args.net.postnet.gru_hidden", "8"],
-}
-_VC_TINY = ["--data.init_args.batch_size", "4", "--model.init_args.net.encoder.hidden", "8", "--model.init_args.net.decoder.prenet_sizes", "[8, 8]",
-            "--model.init_args.net.decoder.attention_rnn_dim", "16", "--model.init_args.net.decoder.decoder_rnn_dims", "[16]",
-            "--model.init_args.net.decoder.attention_dim", "8", "--model.init_args.net.postnet.channels", "8", "--model.init_args.training.mcd_max_utterances", "2",
-            "--model.init_args.training.max_decoder_frames", "20"]
-# the VC configs use the standard ARCTIC split, whose dev and eval prompts (b0340-b0539) the 100-prompt embedded
-# corpus does not have: the tests split it seeded
-_SEEDED = ["--data.init_args.split", "seeded"]
-TINY.update({"vc_teacher_pretrain": _VC_TINY, "vc_teacher": _VC_TINY + _SEEDED, "vc_distill": _VC_TINY + _SEEDED})
-# Arguments a config cannot run without: vc_distill needs a trained teacher, so here it runs as its documented
-# no-distillation baseline (the distillation path is fitted end to end by tests/test_vc.py's reproduce test).
-REQUIRED = {"vc_distill": ["--model.init_args.training.teacher_checkpoint", "null", "--model.init_args.training.distill_weight", "0", *_SEEDED],
-            "vc_teacher": _SEEDED}
-CASES = [pytest.param(c, TINY.get(c.stem, []) + REQUIRED.get(c.stem, []), id=c.stem) for c in CONFIGS] + [
-    pytest.param(c, REQUIRED.get(c.stem, []), id=f"{c.stem}-published", marks=pytest.mark.slow) for c in CONFIGS if c.stem in TINY
+# run once per decoder frame). By default a config with a test size (tests/tiny/<config>.yaml, the registry of
+# tests/families.py) is fitted at it (data, links and callbacks as written); the sizes as written run with ``-m slow``.
+CASES = [pytest.param(c, fit_args(c.stem), id=c.stem) for c in CONFIGS] + [
+    pytest.param(c, REQUIRED.get(c.stem, []), id=f"{c.stem}-published", marks=pytest.mark.slow)
+    for c in CONFIGS if has_tiny(c.stem)
 ]
 
 
@@ -110,3 +88,11 @@ def _leaves(tree: dict, path: tuple = ()):
             yield from _leaves(value, (*path, key))
         else:
             yield (*path, key), value
+
+
+def test_every_test_size_belongs_to_a_config():
+    from tests.families import TINY_DIR
+
+    stems = {c.stem for c in CONFIGS}
+    sizes = sorted(p.stem for p in TINY_DIR.glob("*.yaml"))
+    assert sizes and set(sizes) <= stems, set(sizes) - stems

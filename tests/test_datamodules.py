@@ -15,7 +15,7 @@ from datamodules import CMUArcticDataModule, LJSpeechDataModule, MNISTDataModule
 from datamodules.base import split_indices
 from datamodules.mnist import read_idx
 from datamodules.sampling import BucketBatchSampler
-from tests.conftest import make_arctic_tree, make_ljspeech_tree, make_mnist_tree, tone, write_idx
+from tests.conftest import make_ljspeech_tree, make_mnist_tree, tone, write_idx
 from zoo.audio import AudioConfig, AudioFrontEnd
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.conftest import make_ljspeech_tree
-from tests.test_configs import REQUIRED, TINY
+from tests.families import REQUIRED, SEEDED, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
@@ -39,9 +39,9 @@ def test_two_ranks_see_disjoint_data_and_the_same_number_of_batches(tmp_path):
 FAMILIES = ["vae_mnist", "wgan_gp_mnist", "postnet_pix2pix", "tacotron2", "wavenet_mol", "vc_distill"]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data")
+@pytest.fixture
+def data_root(embedded_data: Path) -> Path:
+    return embedded_data  # the session's embedded corpora (tests/conftest.py), built once
 
 
 def _fit(name: str, out: Path, data_root: Path, *extra: str, devices: int = 2) -> subprocess.CompletedProcess:
@@ -49,7 +49,7 @@ def _fit(name: str, out: Path, data_root: Path, *extra: str, devices: int = 2) -
     override.write_text(json.dumps({"trainer": {"callbacks": [
         {"class_path": "tests.resume_helpers.SaveRankState", "init_args": {"out": str(out)}}]}}))
     args = [sys.executable, "-m", "zoo", "fit", "--config", str(ROOT / "configs" / f"{name}.yaml"), "--config", str(override),
-            *TINY.get(name, []), *extra,
+            *tiny(name), *extra,
             "--data.init_args.source", "embedded", "--data.init_args.root", str(data_root),
             "--trainer.accelerator", "cpu", "--trainer.devices", str(devices),
             "--trainer.strategy", "ddp" if devices > 1 else "auto",
@@ -67,10 +67,11 @@ def test_family_fits_as_two_ddp_ranks(name: str, data_root: Path, tmp_path: Path
     if name == "vc_distill":  # a real teacher: fine-tune one for two steps in one process first
         teacher = tmp_path / "teacher"
         teacher.mkdir()
-        proc = _fit("vc_teacher", teacher, data_root, devices=1)
+        proc = _fit("vc_teacher", teacher, data_root, *REQUIRED["vc_teacher"], devices=1)
         assert proc.returncode == 0, proc.stderr[-3000:]
         ckpt = next((teacher / "csv").rglob("*.ckpt")) if (teacher / "csv").exists() else next(teacher.rglob("*.ckpt"))
-        extra = ["--model.init_args.training.teacher_checkpoint", str(ckpt), "--model.init_args.training.distill_weight", "1.0"]
+        extra = ["--model.init_args.training.teacher_checkpoint", str(ckpt), "--model.init_args.training.distill_weight", "1.0",
+                 *SEEDED]
     proc = _fit(name, tmp_path, data_root, *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from pathlib import Path
 
@@ -14,7 +16,14 @@ from zoo.media import MediaSample
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*_mnist.yaml"))
-TINY = {"channels": 4, "hidden": 16}
+TINY = {"channels": 4, "hidden": 16}  # the nets' widths in every test here (net configs, or CLI overrides)
+
+
+def _net(cls=None, **kw):
+    """A tiny net config: ``ImageNetConfig`` (or ``cls``) with 3 latent dimensions and TINY widths, plus ``kw``."""
+    from zoo.nn.dcgan import ImageNetConfig
+
+    return (cls or ImageNetConfig)(**{"latent_dim": 3, **TINY, **kw})
 
 
 def _batch(n: int = 6) -> ImageBatch:
@@ -36,7 +45,7 @@ def test_vae_shapes_backward_and_loss_terms():
     from zoo.losses.image_generative import gaussian_kl
     from zoo.models.vae import VAE
 
-    model = VAE(latent_dim=3, **TINY)
+    model = VAE(net=_net())
     batch = _batch()
     loss = model._common_step(batch, "train")
     assert loss.dim() == 0 and torch.isfinite(loss)
@@ -52,7 +61,7 @@ def test_vae_shapes_backward_and_loss_terms():
     torch.manual_seed(0)
     with torch.no_grad():
         full = model._common_step(batch, "val")
-        model.hparams.beta = 0.0
+        model.training_config = dataclasses.replace(model.training_config, beta=0.0)
         torch.manual_seed(0)
         recon_only = model._common_step(batch, "val")
         mu, logvar = model.encoder(batch.images)
@@ -62,7 +71,9 @@ def test_vae_shapes_backward_and_loss_terms():
 def test_vae_media_sample():
     from zoo.models.vae import VAE
 
-    model = VAE(latent_dim=3, interpolation_steps=5, **TINY).eval()
+    from zoo.models.vae import VAETrainingConfig
+
+    model = VAE(net=_net(), training=VAETrainingConfig(interpolation_steps=5)).eval()
     sample = model.media_sample(_batch(4))
     _check_media(sample, 4)
     assert sample.images["reconstructions"].shape == (4, 1, 28, 28)
@@ -70,53 +81,59 @@ def test_vae_media_sample():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"likelihood": "laplace"}, "laplace"),
-    ({"beta": -1.0}, "-1.0"),
+    ({"training": {"likelihood": "laplace"}}, "laplace"),
+    ({"training": {"beta": -1.0}}, "-1.0"),
     ({"image_shape": (1, 30, 30)}, "30"),
-    ({"latent_dim": 0}, "0"),
+    ({"net": {"latent_dim": 0}}, "latent_dim must be positive, but got 0"),
 ])
 def test_vae_rejects_bad_values(kwargs, match):
     from zoo.models.vae import VAE
 
     with pytest.raises(ValueError, match=match):
-        VAE(**{**TINY, **kwargs})
+        VAE(**{"net": TINY, **kwargs})
 
 
 # --- adversarial models -------------------------------------------------------------------------------------
 def _vaegan(**kw):
-    from zoo.models.vaegan import VAEGAN
+    from zoo.models.vaegan import VAEGAN, VAEGANTrainingConfig
 
-    return VAEGAN(latent_dim=3, **TINY, **kw)
+    return VAEGAN(net=_net(), training=VAEGANTrainingConfig(**kw))
 
 
 def _ebgan_vae(**kw):
-    from zoo.models.vaegan import EBGANVAE
+    from zoo.models.vaegan import EBGANVAE, EBGANVAETrainingConfig
+    from zoo.nn.dcgan import EBGANVAENetConfig
 
-    return EBGANVAE(latent_dim=3, code_dim=4, **TINY, **kw)
+    return EBGANVAE(net=_net(EBGANVAENetConfig, code_dim=4), training=EBGANVAETrainingConfig(**kw))
 
 
 def _wae_mmd(**kw):
-    from zoo.models.wae import WAEMMD
+    from zoo.models.wae import WAEMMD, WAEMMDTrainingConfig
 
-    return WAEMMD(latent_dim=3, **TINY, **kw)
+    return WAEMMD(net=_net(), training=WAEMMDTrainingConfig(**kw))
 
 
 def _wae_gan(**kw):
-    from zoo.models.wae import WAEGAN
+    from zoo.models.wae import WAE_GAN_TRAINING, WAEGAN
+    from zoo.nn.dcgan import WAEGANNetConfig
 
-    return WAEGAN(latent_dim=3, adversary_hidden=8, adversary_layers=2, **TINY, **kw)
+    return WAEGAN(net=_net(WAEGANNetConfig, adversary_hidden=8, adversary_layers=2),
+                  training=dataclasses.replace(WAE_GAN_TRAINING, **kw))
 
 
 def _wgan(**kw):
-    from zoo.models.wgan import WGAN
+    from zoo.models.wgan import WGAN, WGANTrainingConfig
+    from zoo.nn.dcgan import CriticNetConfig
 
-    return WGAN(latent_dim=3, **TINY, **{"n_critic": 1, "warmup_n_critic": 2, "warmup_generator_steps": 1, **kw})
+    return WGAN(net=_net(CriticNetConfig),
+                training=WGANTrainingConfig(**{"n_critic": 1, "warmup_n_critic": 2, "warmup_generator_steps": 1, **kw}))
 
 
 def _wgan_gp(**kw):
-    from zoo.models.wgan import WGANGP
+    from zoo.models.wgan import WGAN_GP_NET, WGANGP, WGANGPTrainingConfig
 
-    return WGANGP(latent_dim=3, **TINY, **{"n_critic": 1, **kw})
+    return WGANGP(net=dataclasses.replace(WGAN_GP_NET, latent_dim=3, **TINY),
+                  training=WGANGPTrainingConfig(**{"n_critic": 1, **kw}))
 
 
 def test_wae_mmd_objective_scales_the_reconstruction_cost_as_the_reference_does():
@@ -291,7 +308,7 @@ def test_ebgan_margin_below_the_fake_energies_gives_the_fakes_no_gradient():
 
 
 def test_ebgan_config_margin_sits_on_the_summed_energy_scale():
-    spec = yaml.safe_load((ROOT / "configs" / "ebgan_vae_mnist.yaml").read_text())["model"]["init_args"]
+    spec = yaml.safe_load((ROOT / "configs" / "ebgan_vae_mnist.yaml").read_text())["model"]["init_args"]["training"]
     # Energies are summed over 784 pixels (real ~12-60, fakes ~100-250 measured); a margin of order 10 is dead.
     assert 50 <= spec["margin"] <= 784 and spec["gamma"] >= 1
 
@@ -310,7 +327,8 @@ def test_wgan_clips_the_critic_after_every_step_and_keeps_the_schedule_in_its_st
 def test_wgan_reference_schedule():
     from zoo.models.wgan import WGAN
 
-    model = WGAN(**TINY)
+    model = WGAN(net=TINY)  # a partial net dict: WGAN's own defaults for the rest (64 latent dimensions)
+    assert model.net_config.latent_dim == 64 and model.net_config.channels == 4
     assert [model.critic_updates_for(g) for g in (0, 24, 25, 26, 499, 500, 501, 1000)] == [100, 100, 5, 5, 5, 100, 5, 100]
     # 25 warm-up rounds of 100, then 5 each, 100 again at generator step 500; plus the generator steps themselves
     assert model.optimizer_steps_for(30) == 25 * 101 + 5 * 6
@@ -350,7 +368,7 @@ def _cli_fit(config: Path, tmp_path: Path, *trainer_args: str) -> None:
     spec = yaml.safe_load(config.read_text())
     assert spec["data"]["init_args"]["source"] == "real"  # configs default to real MNIST
     init = spec["model"]["init_args"]
-    overrides = [f"--model.init_args.{k}={v}" for k, v in TINY.items() if k in init]
+    overrides = [f"--model.init_args.net.{k}={v}" for k, v in TINY.items() if k in init["net"]]
     main([
         "fit", "--config", str(config),
         "--data.source", "embedded", "--data.root", str(tmp_path), "--data.batch_size", "8",
@@ -380,7 +398,7 @@ def test_test_nll_is_a_positive_bound_for_the_vae_family_and_none_without_a_post
 
     torch.manual_seed(0)
     images = torch.rand(4, 1, 28, 28)
-    vae = VAE(latent_dim=3, **TINY).eval()
+    vae = VAE(net=_net()).eval()
     nll = test_nll(vae, images, k=8, batch_size=2)
     assert nll is not None and math.isfinite(nll) and 0 < nll < 784 * math.log(2) * 3
     assert test_nll(vae, images, k=8, batch_size=2) == pytest.approx(nll)  # fixed binarisation and draws
@@ -413,7 +431,7 @@ def test_converged_training_stops_on_its_validation_figure_and_keeps_the_learnin
 
     assert load_preset("mnist", "converged")["reproduce"]["early_stopping"]["patience"] >= 1 and MONITOR["vae"] == "val/loss"
     preset = {"trainer": {"max_epochs": 4, "limit_train_batches": 2, "limit_val_batches": 1},
-              "model": {"init_args": {"channels": 4, "hidden": 16}}, "reproduce": {"early_stopping": {"patience": 1}}}
+              "model": {"init_args": {"net": {"channels": 4, "hidden": 16}}}, "reproduce": {"early_stopping": {"patience": 1}}}
     torch.manual_seed(0)
     _, steps = _train("vae", tmp_path, preset, None)
     curve = steps["val_curve"]

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_configs import REQUIRED, ROOT, TINY
+from tests.families import ROOT, fit_args
 from zoo.cli import main
 
 # one config per family: image VAE, manual-optimisation GAN, TTS, vocoder, spectrogram GAN, voice conversion
 FAMILIES = ["vae_mnist", "wgan_gp_mnist", "tacotron2", "wavenet_mol", "postnet_pix2pix", "vc_teacher"]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data")
+@pytest.fixture
+def data_root(embedded_data: Path) -> Path:
+    return embedded_data  # the session's embedded corpora (tests/conftest.py), built once
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_bf16_mixed_losses_are_finite(name: str, data_root: Path, tmp_path: Path):
-    main(["fit", "--config", str(ROOT / "configs" / f"{name}.yaml"), *TINY.get(name, []), *REQUIRED.get(name, []),
+    main(["fit", "--config", str(ROOT / "configs" / f"{name}.yaml"), *fit_args(name),
           "--data.init_args.source", "embedded", "--data.init_args.root", str(data_root),
           "--trainer.precision", "bf16-mixed", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
           "--trainer.max_epochs", "1", "--trainer.max_steps", "-1", "--trainer.max_time", "null",

@@ -29,7 +29,7 @@ def fit(out: Path, *extra: str, kill: bool = False, resume: bool = False) -> sub
     args = [sys.executable, "-m", "zoo", "fit", "--config", str(ROOT / "configs" / "vae_mnist.yaml"),
             "--config", str(override), "--seed_everything", "7",
             "--data.source", "embedded", "--data.batch_size", "64", "--data.root", str(out / "data"),
-            "--model.latent_dim", "4", "--model.channels", "8", "--model.hidden", "32",
+            "--model.net.latent_dim", "4", "--model.net.channels", "8", "--model.net.hidden", "32",
             "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "12", "--trainer.limit_val_batches", "1", "--trainer.deterministic", "true",
             "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
             "--trainer.default_root_dir", str(out), *extra]
@@ -68,8 +68,8 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path):
 # image GAN (manual optimisation: critic/generator counters, two optimisers), TTS (prenet dropout, bucketed
 # batches), vocoder (random windows), spectrogram GAN (dropout noise, two optimisers), voice conversion
 FAMILY_ARGS = {
-    "wgan_gp_mnist": ["--model.init_args.latent_dim", "8", "--model.init_args.channels", "8", "--model.init_args.hidden", "32",
-                      "--data.init_args.batch_size", "16", "--model.init_args.n_critic", "2"],
+    "wgan_gp_mnist": ["--model.init_args.net.latent_dim", "8", "--model.init_args.net.channels", "8", "--model.init_args.net.hidden", "32",
+                      "--data.init_args.batch_size", "16", "--model.init_args.training.n_critic", "2"],
     "wavenet_mol": ["--data.init_args.batch_size", "2"],
     "postnet_pix2pix": ["--data.init_args.batch_size", "2"],  # with its 2 loader workers
 }
@@ -77,7 +77,7 @@ BATCHES_PER_EPOCH, KILL_AFTER = 3, 4  # two epochs; killed after batch 0 of epoc
 
 
 def fit_family(name: str, out: Path, data: Path, kill: bool = False, resume: bool = False) -> subprocess.CompletedProcess:
-    from tests.test_configs import TINY
+    from tests.families import fit_args
 
     callbacks = [{"class_path": "tests.resume_helpers.RecordTrainMetrics", "init_args": {"out": str(out)}}]
     if kill:
@@ -86,7 +86,7 @@ def fit_family(name: str, out: Path, data: Path, kill: bool = False, resume: boo
     override = out / "override.yaml"
     override.write_text(json.dumps({"trainer": {"callbacks": callbacks}}))
     args = [sys.executable, "-m", "zoo", "fit", "--config", str(ROOT / "configs" / f"{name}.yaml"), "--config", str(override),
-            *TINY.get(name, []), *FAMILY_ARGS.get(name, []), "--seed_everything", "7",
+            *fit_args(name), *FAMILY_ARGS.get(name, []), "--seed_everything", "7",
             "--data.init_args.source", "embedded", "--data.init_args.root", str(data),
             "--trainer.max_epochs", "2", "--trainer.max_steps", "-1", "--trainer.max_time", "null",
             "--trainer.limit_train_batches", str(BATCHES_PER_EPOCH), "--trainer.limit_val_batches", "1",
@@ -100,9 +100,9 @@ def fit_family(name: str, out: Path, data: Path, kill: bool = False, resume: boo
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def family_data(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data")
+@pytest.fixture
+def family_data(embedded_data: Path) -> Path:
+    return embedded_data  # the session's embedded corpora (tests/conftest.py), built once
 
 
 @pytest.mark.parametrize("name", ["wgan_gp_mnist", "tacotron2", "wavenet_mol", "postnet_pix2pix", "vc_teacher"])

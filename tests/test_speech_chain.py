@@ -13,8 +13,7 @@ import soundfile as sf
 import torch
 
 from tests.conftest import make_arctic_tree, make_ljspeech_tree
-from tests.test_configs import _VC_TINY
-from tests.test_configs import TINY as CONFIG_TINY
+from tests.families import SEEDED, tiny
 from zoo.audio import AudioConfig
 from zoo.cli import main
 
@@ -22,14 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LJ = AudioConfig()  # the LJSpeech DataModule's (and the ARCTIC one's) default front end
 # two training batches teach no stop token: near-certainty keeps inference running to the 24-frame guard
 _TTS_FAST = ["--model.init_args.training.max_decoder_frames", "24", "--model.init_args.training.stop_threshold", "0.999999"]
-WAVENET_TINY = ["--model.init_args.net.layers", "4", "--model.init_args.net.stacks", "2", "--model.init_args.net.residual_channels", "8",
-                "--model.init_args.net.gate_channels", "8", "--model.init_args.net.skip_channels", "8",
-                "--model.init_args.training.window_frames", "2", "--model.init_args.net.output.num_mixtures", "2"]
-POSTNET_TINY = ["--model.init_args.net.generator.depth", "4", "--model.init_args.net.generator.channels", "4",
-                "--model.init_args.net.generator.max_channels", "16", "--model.init_args.net.discriminator.channels", "4",
-                "--model.init_args.net.discriminator.layers", "2", "--data.init_args.crop_frames", "16",
-                "--data.init_args.crop_bins", "16", "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0"]
-
 
 def _fit(config: str, root: Path, out: Path, *overrides: str) -> Path:
     main(["fit", "--config", str(ROOT / "configs" / f"{config}.yaml"), *overrides,
@@ -51,11 +42,11 @@ def chain(tmp_path_factory) -> dict[str, Path]:
     arctic = base / "arctic"
     arctic_tree = make_arctic_tree(arctic, n=12)
     ckpts = {
-        "tacotron2": _fit("tacotron2", lj, base / "t2", *CONFIG_TINY["tacotron2"], *_TTS_FAST),
-        "tacotron": _fit("tacotron", lj, base / "t1", *CONFIG_TINY["tacotron"], *_TTS_FAST),
-        "wavenet": _fit("wavenet_mol", lj, base / "wn", *WAVENET_TINY),
-        "postnet": _fit("postnet_pix2pix", lj, base / "pn", *POSTNET_TINY),
-        "vc": _fit("vc_teacher", arctic, base / "vc", *_VC_TINY, "--data.init_args.split", "seeded"),
+        "tacotron2": _fit("tacotron2", lj, base / "t2", *tiny("tacotron2"), *_TTS_FAST),
+        "tacotron": _fit("tacotron", lj, base / "t1", *tiny("tacotron"), *_TTS_FAST),
+        "wavenet": _fit("wavenet_mol", lj, base / "wn", *tiny("wavenet_mol")),
+        "postnet": _fit("postnet_pix2pix", lj, base / "pn", *tiny("postnet_pix2pix"), "--data.init_args.num_workers", "0"),
+        "vc": _fit("vc_teacher", arctic, base / "vc", *tiny("vc_teacher"), *SEEDED),
     }
     # A WaveNet trained at the 16 kHz / hop-200 front end of the real ARCTIC preset: every chain above must refuse it.
     from zoo.losses.output_distribution import OutputConfig
@@ -191,7 +182,7 @@ def test_cli_predict_writes_through_the_one_prediction_writer(chain, tmp_path: P
     """``python -m zoo predict`` on a trained checkpoint: the model returns its predictions and the callback the CLI
     adds writes wav, alignment figure and mel per prompt (no model carries an output folder of its own)."""
     out = tmp_path / "pred"
-    main(["predict", "--config", str(ROOT / "configs" / "tacotron2.yaml"), *CONFIG_TINY["tacotron2"], *_TTS_FAST,
+    main(["predict", "--config", str(ROOT / "configs" / "tacotron2.yaml"), *tiny("tacotron2"), *_TTS_FAST,
           "--ckpt_path", str(chain["tacotron2"]), "--data", "datamodules.text_prompts.TextPromptDataModule",
           "--data.texts", '["Hello world.", "A second one."]', "--trainer.logger", "false", "--trainer.callbacks", "[]",
           "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", "--trainer.devices", "1",

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from datamodules.batches import SpeechBatch
 from datamodules.text_prompts import TextPromptDataModule

@@ -1,8 +1,8 @@
 """The one command line of the zoo: Lightning's ``LightningCLI`` over every experiment and DataModule.
 
 ``python -m zoo fit --config configs/<name>.yaml`` picks the model and the data by ``class_path`` in YAML;
-every constructor argument can be overridden from the command line (``--model.init_args.hidden 128`` or
-``--model.hidden 128``), several ``--config`` files compose left to right, and configs may interpolate
+every hyper-parameter can be overridden from the command line (``--model.init_args.net.hidden 128`` or
+``--model.net.hidden 128``), several ``--config`` files compose left to right, and configs may interpolate
 with OmegaConf (``${data.init_args.batch_size}``).
 """
 

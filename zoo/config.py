@@ -50,6 +50,12 @@ def check_fraction(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}.{name} must be in [0, 1), but got {value}")
 
 
+def check_interpolation_steps(config: Any) -> None:
+    """The image models' ``interpolation_steps`` (images of a logged latent walk, both ends included): at least 2."""
+    if config.interpolation_steps < 2:
+        raise ValueError(f"{type(config).__name__}.interpolation_steps must be >= 2, but got {config.interpolation_steps}")
+
+
 def _dataclass_in(annotation: Any) -> type | None:
     """The dataclass named by a field's annotation (``DecoderConfig`` or ``DecoderConfig | None``), else None."""
     if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
@@ -102,4 +108,4 @@ def config_arguments(cls: type, hparams: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-__all__ = ["block_config", "check_fraction", "check_positive", "config_arguments", "config_from_value", "freeze_sequences"]
+__all__ = ["block_config", "check_fraction", "check_interpolation_steps", "check_positive", "config_arguments", "config_from_value", "freeze_sequences"]

@@ -3,6 +3,7 @@ its W&B run ids."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import csv
 import time
@@ -37,6 +38,17 @@ def load_preset(config_name: str, preset: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def reproduce_parser(name: str, doc: str | None, presets: Sequence[str], out_help: str) -> argparse.ArgumentParser:
+    """The options every ``python -m zoo reproduce NAME`` takes: ``--preset`` (one of ``presets``, default demo) and
+    ``--out`` (the report folder); a command adds its own."""
+    parser = argparse.ArgumentParser(prog=f"python -m zoo reproduce {name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=list(presets), default="demo",
+                        help=f"configs/presets/...: {', '.join(presets)} (default: demo)")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    return parser
+
+
 def merge_configs(base: dict, over: dict) -> dict:
     """``over`` merged into ``base`` the way the CLI composes ``--config`` files: dicts key by key, anything else
     (lists, values) replaced."""
@@ -69,10 +81,11 @@ def fit_stage(config: Path, overrides: dict, run_dir: Path, extra_args: Sequence
     return seconds
 
 
-def stage_datamodule(config: Path, overrides: dict, **fixed: Any) -> Any:
+def stage_datamodule(config: Path, overrides: dict, prepare: bool = False, **fixed: Any) -> Any:
     """The DataModule a stage trained on, for its evaluation: the ``data:`` block of ``config`` (class and arguments)
     with the stage's override ``data:`` merged over it, as ``fit_stage`` gives them to the CLI, then ``fixed``
-    arguments; an ``audio`` dict becomes an ``AudioConfig``. Not set up."""
+    arguments; an ``audio`` dict becomes an ``AudioConfig``. Set up for fit (its data prepared first) with
+    ``prepare``, else not set up."""
     import importlib
 
     from zoo.audio import AudioConfig
@@ -88,7 +101,11 @@ def stage_datamodule(config: Path, overrides: dict, **fixed: Any) -> Any:
     if isinstance(args.get("audio"), dict):
         args["audio"] = AudioConfig(**args["audio"])
     module, name = class_path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)(**args)
+    dm = getattr(importlib.import_module(module), name)(**args)
+    if prepare:
+        dm.prepare_data()
+        dm.setup("fit")
+    return dm
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:

@@ -10,7 +10,6 @@ with ``--models`` on an existing ``DIR`` (same data and preset) adds to its repo
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import time
@@ -26,7 +25,8 @@ from zoo.metrics.image_quality import (
     laplacian_sharpness,
     load_or_train_classifier,
 )
-from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names
+from zoo.checkpoints import constructor_arguments, load_experiment
+from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, reproduce_parser
 
 MODELS = ("vae", "vaegan", "ebgan_vae", "wae_mmd", "wae_gan", "wgan", "wgan_gp")
 WGANS = ("wgan", "wgan_gp")
@@ -62,10 +62,12 @@ def _train(name: str, out: Path, preset: dict, data_root: str | None,
                      # the CSV log under RUN_DIR/csv is what the report's learning curves read
                      "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                 "init_args": {"save_dir": str(run_dir), "name": "csv", "version": ""}}}
-    module, cls = spec["model"]["class_path"].rsplit(".", 1)
+    class_path = spec["model"]["class_path"]
+    module, cls = class_path.rsplit(".", 1)
     model_cls = getattr(importlib.import_module(module), cls)
     if name in WGANS and generator_steps is not None:
-        schedule = model_cls(**{**spec["model"]["init_args"], **(preset.get("model", {}).get("init_args") or {})})
+        init_args = merge_configs(spec["model"]["init_args"], preset.get("model", {}).get("init_args") or {})
+        schedule = model_cls(**constructor_arguments(model_cls, init_args, config))
         trainer |= {**settings.get("wgan_trainer", {}), "max_steps": schedule.optimizer_steps_for(generator_steps)}
     stopping = settings.get("early_stopping")
     extra = []
@@ -81,7 +83,7 @@ def _train(name: str, out: Path, preset: dict, data_root: str | None,
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     steps = {"train_seconds": seconds, "batches": state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"],
              "epochs": state["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]}
-    model = model_cls.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    model = load_experiment(ckpt, {class_path: name}, name)
     if hasattr(model, "generator_steps"):
         steps["generator_steps"] = int(model.generator_steps)
     steps["val_curve"] = validation_curve(run_dir, MONITOR[name])
@@ -135,7 +137,7 @@ def _write_grids(model: torch.nn.Module, images: torch.Tensor, out: Path, name: 
         grids["reconstructions"] = torch.stack([x, model.reconstruct(x)], dim=1).flatten(0, 1)  # input, recon, ...
         z = model.encode(images[32:48])
     else:
-        z = torch.randn(16, model.hparams.latent_dim)
+        z = torch.randn(16, model.net_config.latent_dim)
     grids["interpolations"] = torch.cat([model.decode(interpolate_latents(z[2 * i], z[2 * i + 1], steps)) for i in range(8)])
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -252,9 +254,7 @@ def _markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="zoo reproduce mnist-generative", description=__doc__)
-    parser.add_argument("--preset", choices=PRESETS, default="demo")
-    parser.add_argument("--out", type=Path, required=True)
+    parser = reproduce_parser("mnist-generative", __doc__, PRESETS, "report folder (and each model's run)")
     parser.add_argument("--data-root", default=None, help="folder holding mnist/ (real MNIST); default: embedded digits")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     args = parser.parse_args(argv)

@@ -27,7 +27,6 @@ loss (λ_GV 20) beside λ_L1 100.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import time
@@ -38,7 +37,10 @@ import torch
 import yaml
 
 from zoo.metrics.spectral import masked_l1
-from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, read_metrics, stage_datamodule
+from zoo.reproduce_common import (
+    CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, read_metrics, reproduce_parser,
+    stage_datamodule,
+)
 
 CONFIG = CONFIG_DIR / "postnet_pix2pix.yaml"
 # configs/presets/postnet_pix2pix/<preset>.yaml; with --upstream, configs/presets/postnet_pix2pix_upstream/<preset>.yaml
@@ -79,10 +81,6 @@ def _val_by_epoch(run_dir: Path) -> list[dict[str, float]]:
     return [{k: r[k] for k in keys} for r in rows if "val/l1_output" in r]
 
 
-def _datamodule(overrides: dict):
-    return stage_datamodule(CONFIG, overrides)
-
-
 @torch.no_grad()
 def _evaluate(ckpt: Path, overrides: dict, split: str) -> tuple[dict[str, Any], list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]]:
     """Mean over the utterances of ``split`` (val or test) of L1 and GV ratio for input, output and truth, and every
@@ -94,9 +92,7 @@ def _evaluate(ckpt: Path, overrides: dict, split: str) -> tuple[dict[str, Any], 
         raise ValueError(f"split must be 'val' or 'test', but got {split!r}")
 
     model = load_experiment(ckpt, {"zoo.models.pix2pix.Pix2PixPostnet": "a post-net"}, "the post-net")
-    dm = _datamodule(overrides)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm = stage_datamodule(CONFIG, overrides, prepare=True)
     sums = {name: {"l1": 0.0, "gv_ratio": 0.0} for name in ("input", "output", "truth")}
     examples, n = [], 0
     loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
@@ -371,10 +367,7 @@ def _markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m zoo reproduce postnet", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="demo")
-    parser.add_argument("--out", type=Path, required=True)
+    parser = reproduce_parser("postnet", __doc__, PRESETS, "report folder (and the training run)")
     parser.add_argument("--data-root", default="data", help="where the embedded corpus is generated (default: data)")
     parser.add_argument("--upstream", type=Path, default=None,
                         help="a VoiceConversion checkpoint: train on its teacher-forced ARCTIC outputs (needs --arctic-root)")

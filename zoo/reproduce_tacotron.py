@@ -19,7 +19,6 @@ the alignments.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -31,7 +30,10 @@ from typing import Any
 import torch
 
 from zoo.media import write_prediction
-from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, stage_datamodule, stage_loggers, wandb_ids
+from zoo.reproduce_common import (
+    CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, reproduce_parser, stage_datamodule,
+    stage_loggers, wandb_ids,
+)
 
 MODELS = ("tacotron", "tacotron2")
 CONFIGS = {"tacotron": "tacotron.yaml", "tacotron2": "tacotron2.yaml"}
@@ -76,10 +78,7 @@ def _val_curve(run_dir: Path) -> list[dict[str, float]]:
 
 
 def _datamodule(name: str, overrides: dict):
-    dm = stage_datamodule(CONFIG_DIR / CONFIGS[name], overrides)
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
+    return stage_datamodule(CONFIG_DIR / CONFIGS[name], overrides, prepare=True)
 
 
 def _load(name: str, ckpt: Path) -> Any:
@@ -269,10 +268,7 @@ def _plain(settings: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m zoo reproduce tacotron", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
-    parser.add_argument("--out", type=Path, required=True, help="report folder (and each model's run)")
+    parser = reproduce_parser("tacotron", __doc__, PRESETS, "report folder (and each model's run)")
     parser.add_argument("--data-root", default="data", help="where the embedded corpus is generated (default: data)")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
                         help="train and report only these (default: both)")

@@ -22,7 +22,6 @@ of epoch 0 and at the end, the diagonality every few steps inside epoch 0, and p
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor
 
 from zoo.reproduce_common import (
+    reproduce_parser,
     CONFIG_DIR, PRESET_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics,
     stage_datamodule, stage_loggers, wandb_ids,
 )
@@ -147,9 +147,9 @@ def _student_figures(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _parallel_datamodule(overrides: dict):
+def _parallel_datamodule(overrides: dict, prepare: bool = False):
     """The students' parallel DataModule: ``configs/vc_distill.yaml``'s data block under the stage's overrides."""
-    return stage_datamodule(CONFIG_DIR / CONFIGS["distilled"], overrides, mode="parallel")
+    return stage_datamodule(CONFIG_DIR / CONFIGS["distilled"], overrides, prepare, mode="parallel")
 
 
 # the rows of the report, in order: what each one converts (or not) and how it reaches the metrics
@@ -177,9 +177,7 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     from zoo.audio import griffin_lim_wav
     from zoo.pipeline import VoiceConverter
 
-    dm = _parallel_datamodule(overrides)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm = _parallel_datamodule(overrides, prepare=True)
     audio = dm.audio
     val = dm.datasets["val"]
     pairs = val.pairs[:n_utterances] if n_utterances else val.pairs
@@ -445,10 +443,7 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m zoo reproduce attention-distillation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="demo")
-    parser.add_argument("--out", type=Path, required=True, help="report folder (and every stage's run)")
+    parser = reproduce_parser("attention-distillation", __doc__, PRESETS, "report folder (and every stage's run)")
     parser.add_argument("--data-root", default="data", help="where the embedded corpora (or the real datasets) live")
     parser.add_argument("--arctic-root", default=None,
                         help="a real CMU ARCTIC folder (holding cmu_us_bdl_arctic/, cmu_us_slt_arctic/) for the pairs; "

@@ -19,7 +19,6 @@ the 16 kHz / hop-200 front end of the real voice-conversion preset, so its vocod
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 
 from zoo.reproduce_common import (
+    reproduce_parser,
     CONFIG_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics, stage_datamodule,
     stage_loggers, wandb_ids,
 )
@@ -71,10 +71,6 @@ def _curves(run_dir: Path) -> dict[str, Any]:
             "first_negative_step": negative}
 
 
-def _datamodule(overrides: dict):
-    return stage_datamodule(CONFIG_DIR / "wavenet_mol.yaml", overrides)
-
-
 def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utterances: int | None,
                  workers: int | None, batch_size: int = 16) -> dict[str, dict]:
     """Copy-synthesis of the first ``n_utterances`` validation (dev) utterances through Griffin-Lim and each WaveNet,
@@ -84,9 +80,7 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     from zoo.metrics.mcd import F0_RANGES
     from zoo.pipeline import WaveNet
 
-    dm = _datamodule(overrides)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm = stage_datamodule(CONFIG_DIR / "wavenet_mol.yaml", overrides, prepare=True)
     audio = dm.audio
     val = dm.datasets["val"]
     utts = val.utterances[:n_utterances] if n_utterances else val.utterances
@@ -234,10 +228,7 @@ def _markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m zoo reproduce wavenet", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="demo")
-    parser.add_argument("--out", type=Path, required=True, help="report folder (and both runs)")
+    parser = reproduce_parser("wavenet", __doc__, PRESETS, "report folder (and both runs)")
     parser.add_argument("--data-root", default="data", help="where the embedded corpus (and the feature cache) live")
     parser.add_argument("--arctic-root", default=None, help="a real CMU ARCTIC folder (holding cmu_us_slt_arctic/)")
     parser.add_argument("--no-wandb", action="store_true", help="CSV logs only (no offline W&B runs)")

@@ -8,43 +8,53 @@ import torch
 from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import Likelihood, gaussian_kl, reconstruction_nll, reparameterize
 from zoo.media import MediaSample, autoencoder_media
-from zoo.nn.dcgan import ConvDecoder, GaussianEncoder
+from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
+from zoo.nn.dcgan import ConvDecoder, GaussianEncoder, ImageNetConfig
+
+
+@block_config
+class VAETrainingConfig:
+    """How the VAE trains: the decoder's ``likelihood`` ("bernoulli" or "gaussian"), the KL weight ``beta`` (1: the
+    plain VAE), Adam (``lr``, ``betas``), and ``interpolation_steps`` of the logged latent walks."""
+
+    likelihood: Likelihood = "bernoulli"
+    beta: float = 1.0
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    interpolation_steps: int = 8
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"VAETrainingConfig.likelihood must be 'bernoulli' or 'gaussian', but got {self.likelihood!r}")
+        if self.beta < 0:
+            raise ValueError(f"VAETrainingConfig.beta must be >= 0, but got {self.beta}")
+        check_positive("VAETrainingConfig", lr=self.lr)
+        check_interpolation_steps(self)
 
 
 class VAE(L.LightningModule):
     """Negative ELBO = -log p(x|z) (summed over pixels) + beta · KL(q(z|x) || N(0, I)) (summed over latent dims).
 
-    Both terms are per image, averaged over the batch; ``beta=1`` is the plain VAE.
+    Both terms are per image, averaged over the batch; ``training.beta = 1`` is the plain VAE.
     """
 
     def __init__(
         self,
+        *,
         image_shape: tuple[int, int, int] = (1, 28, 28),
-        latent_dim: int = 16,
-        channels: int = 32,
-        hidden: int = 512,
-        likelihood: Likelihood = "bernoulli",
-        beta: float = 1.0,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        interpolation_steps: int = 8,
-        batch_norm: bool = True,
+        net: ImageNetConfig = ImageNetConfig(),
+        training: VAETrainingConfig = VAETrainingConfig(),
     ) -> None:
         super().__init__()
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', but got {likelihood!r}")
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, but got {beta}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, but got {lr}")
-        if interpolation_steps < 2:
-            raise ValueError(f"interpolation_steps must be >= 2, but got {interpolation_steps}")
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
         self.image_shape = tuple(image_shape)
-        self.latent_dim = latent_dim
+        self.net_config = net = config_from_value(ImageNetConfig, net, "net")
+        self.training_config = config_from_value(VAETrainingConfig, training, "training")
+        self.latent_dim = net.latent_dim
         # batch norm's statistics are per DDP rank unless ``--trainer.sync_batchnorm true`` (GPU only)
-        self.encoder = GaussianEncoder(self.image_shape, latent_dim, channels, hidden, batch_norm)
-        self.decoder = ConvDecoder(self.image_shape, latent_dim, channels, hidden, batch_norm)
+        self.encoder = GaussianEncoder(self.image_shape, net.latent_dim, net.channels, net.hidden, net.batch_norm)
+        self.decoder = ConvDecoder(self.image_shape, net.latent_dim, net.channels, net.hidden, net.batch_norm)
 
     # --- the model ----------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,9 +75,9 @@ class VAE(L.LightningModule):
         x = batch.images  # (B, C, H, W)
         mu, logvar = self.encoder(x)  # (B, Z) each
         logits = self.decoder(reparameterize(mu, logvar))  # (B, C, H, W)
-        recon = reconstruction_nll(logits, x, self.hparams.likelihood)
+        recon = reconstruction_nll(logits, x, self.training_config.likelihood)
         kl = gaussian_kl(mu, logvar)
-        loss = recon + self.hparams.beta * kl
+        loss = recon + self.training_config.beta * kl
         on_epoch = stage != "train"
         self.log_dict(
             {f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/kl": kl},
@@ -86,9 +96,9 @@ class VAE(L.LightningModule):
         self._common_step(batch, "test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
+        return torch.optim.Adam(self.parameters(), lr=self.training_config.lr, betas=self.training_config.betas)
 
     # --- media --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def media_sample(self, batch: ImageBatch) -> MediaSample:
-        return autoencoder_media(self, batch.images, self.hparams.interpolation_steps)
+        return autoencoder_media(self, batch.images, self.training_config.interpolation_steps)

@@ -7,6 +7,8 @@ from one shared forward pass; the prior path x_p = Dec(z_p), z_p ~ N(0, I), is a
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 
@@ -21,23 +23,74 @@ from zoo.losses.image_generative import (
 )
 from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
+from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
 from zoo.nn.dcgan import (
     AutoencoderDiscriminator,
     ConvDecoder,
     ConvDiscriminator,
+    EBGANVAENetConfig,
     GaussianEncoder,
+    ImageNetConfig,
 )
 
 
-def _check(lr: float, gamma: float, kl_weight: float, interpolation_steps: int) -> None:  # shared by both variants
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, but got {lr}")
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, but got {gamma}")
-    if kl_weight < 0:
-        raise ValueError(f"kl_weight must be >= 0, but got {kl_weight}")
-    if interpolation_steps < 2:
-        raise ValueError(f"interpolation_steps must be >= 2, but got {interpolation_steps}")
+def _check(config: Any) -> None:  # what both variants' training configs share
+    name = type(config).__name__
+    check_positive(name, lr=config.lr, discriminator_lr_scale=config.discriminator_lr_scale)
+    for field in ("gamma", "kl_weight"):
+        if getattr(config, field) < 0:
+            raise ValueError(f"{name}.{field} must be >= 0, but got {getattr(config, field)}")
+    check_interpolation_steps(config)
+
+
+@block_config
+class VAEGANTrainingConfig:
+    """VAE-GAN's losses and optimisers (see ``VAEGAN``): the similarity measured in the discriminator's hidden layer
+    ``feature_layer``; the decoder's ``gamma`` weight on it and the encoder's ``kl_weight``; the update balance
+    (``equilibrium``, ``margin``; None: off); Adam (``lr``, the discriminator's scaled by ``discriminator_lr_scale``,
+    ``betas``); ``interpolation_steps`` of the logged latent walks."""
+
+    feature_layer: int = -1
+    gamma: float = 1e-2
+    kl_weight: float = 1.0
+    equilibrium: float = 0.68
+    margin: float | None = 0.4
+    lr: float = 3e-4
+    discriminator_lr_scale: float = 1.0
+    betas: tuple[float, float] = (0.5, 0.999)
+    interpolation_steps: int = 8
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        _check(self)
+        if not -3 <= self.feature_layer <= 2:
+            raise ValueError(f"VAEGANTrainingConfig.feature_layer must index one of the 3 hidden layers (-3..2), but "
+                             f"got {self.feature_layer}")
+        if self.equilibrium <= 0:
+            raise ValueError(f"VAEGANTrainingConfig.equilibrium must be > 0, but got {self.equilibrium}")
+        if self.margin is not None and not 0 <= self.margin < self.equilibrium:
+            raise ValueError(f"VAEGANTrainingConfig.margin must be in [0, equilibrium={self.equilibrium}) or None, but "
+                             f"got {self.margin}")
+
+
+@block_config
+class EBGANVAETrainingConfig:
+    """EBGAN-VAE's losses and optimisers (see ``EBGANVAE``): the hinge ``margin`` of the energy, the decoder's
+    ``gamma`` weight on the pixel NLL and the encoder's ``kl_weight``; Adam (``lr``, the discriminator's scaled by
+    ``discriminator_lr_scale``, ``betas``); ``interpolation_steps`` of the logged latent walks."""
+
+    margin: float = 100.0
+    gamma: float = 10.0
+    kl_weight: float = 1.0
+    lr: float = 3e-4
+    discriminator_lr_scale: float = 1.0
+    betas: tuple[float, float] = (0.5, 0.999)
+    interpolation_steps: int = 8
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        _check(self)
+        check_positive("EBGANVAETrainingConfig", margin=self.margin)
 
 
 class _ThreeNetworkVAEGAN(L.LightningModule):
@@ -46,10 +99,15 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
     encoder: GaussianEncoder
     decoder: ConvDecoder
     discriminator: torch.nn.Module
+    training_config: VAEGANTrainingConfig | EBGANVAETrainingConfig
 
-    def __init__(self) -> None:
-        super().__init__()
+    def _setup(self, image_shape: tuple[int, int, int], net: ImageNetConfig,
+               training: VAEGANTrainingConfig | EBGANVAETrainingConfig) -> None:
         self.automatic_optimization = False
+        self.image_shape = tuple(image_shape)
+        self.net_config, self.training_config = net, training
+        self.encoder = GaussianEncoder(self.image_shape, net.latent_dim, net.channels, net.hidden, net.batch_norm)
+        self.decoder = ConvDecoder(self.image_shape, net.latent_dim, net.channels, net.hidden, net.batch_norm)
 
     # --- the losses a variant defines -----------------------------------------------------------------------
     def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -74,12 +132,12 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
         return self.decode(self.encode(x))
 
     def sample(self, n: int) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.hparams.latent_dim, device=self.device))
+        return self.decode(torch.randn(n, self.net_config.latent_dim, device=self.device))
 
     def training_step(self, batch: ImageBatch, batch_idx: int) -> None:
         opt_enc, opt_dec, opt_dis = self.optimizers()
         x = batch.images  # (B, C, H, W)
-        z_p = torch.randn(x.shape[0], self.hparams.latent_dim, device=x.device)  # (B, Z)
+        z_p = torch.randn(x.shape[0], self.net_config.latent_dim, device=x.device)  # (B, Z)
 
         with self.toggled_optimizer(opt_dis):
             with torch.no_grad():
@@ -99,9 +157,9 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
         similarity, adversarial = self.generator_terms(x, x_tilde_logits, self.decode(z_p))
         opt_enc.zero_grad()
         opt_dec.zero_grad()
-        self.manual_backward(self.hparams.kl_weight * kl + similarity, inputs=list(self.encoder.parameters()),
+        self.manual_backward(self.training_config.kl_weight * kl + similarity, inputs=list(self.encoder.parameters()),
                              retain_graph=True)
-        self.manual_backward(self.hparams.gamma * similarity + adversarial, inputs=list(self.decoder.parameters()))
+        self.manual_backward(self.training_config.gamma * similarity + adversarial, inputs=list(self.decoder.parameters()))
         opt_enc.step()
         if update_dec:
             opt_dec.step()
@@ -134,15 +192,15 @@ class _ThreeNetworkVAEGAN(L.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         def adam(module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-            return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(self.hparams.betas))
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=self.training_config.betas)
 
         # Order matters: training_step unpacks (encoder, decoder, discriminator).
-        return [adam(self.encoder, self.hparams.lr), adam(self.decoder, self.hparams.lr),
-                adam(self.discriminator, self.hparams.lr * self.hparams.discriminator_lr_scale)]
+        return [adam(self.encoder, self.training_config.lr), adam(self.decoder, self.training_config.lr),
+                adam(self.discriminator, self.training_config.lr * self.training_config.discriminator_lr_scale)]
 
     @torch.no_grad()
     def media_sample(self, batch: ImageBatch) -> MediaSample:
-        return autoencoder_media(self, batch.images, self.hparams.interpolation_steps)
+        return autoencoder_media(self, batch.images, self.training_config.interpolation_steps)
 
 
 class VAEGAN(_ThreeNetworkVAEGAN):
@@ -167,32 +225,16 @@ class VAEGAN(_ThreeNetworkVAEGAN):
 
     def __init__(
         self,
+        *,
         image_shape: tuple[int, int, int] = (1, 28, 28),
-        latent_dim: int = 16,
-        channels: int = 32,
-        hidden: int = 512,
-        feature_layer: int = -1,
-        gamma: float = 1e-2,
-        kl_weight: float = 1.0,
-        equilibrium: float = 0.68,
-        margin: float | None = 0.4,
-        lr: float = 3e-4,
-        discriminator_lr_scale: float = 1.0,
-        betas: tuple[float, float] = (0.5, 0.999),
-        interpolation_steps: int = 8,
+        net: ImageNetConfig = ImageNetConfig(),
+        training: VAEGANTrainingConfig = VAEGANTrainingConfig(),
     ) -> None:
         super().__init__()
-        _check(lr, gamma, kl_weight, interpolation_steps)
-        if not -3 <= feature_layer <= 2:
-            raise ValueError(f"feature_layer must index one of the 3 hidden layers (-3..2), but got {feature_layer}")
-        if equilibrium <= 0:
-            raise ValueError(f"equilibrium must be > 0, but got {equilibrium}")
-        if margin is not None and not 0 <= margin < equilibrium:
-            raise ValueError(f"margin must be in [0, equilibrium={equilibrium}) or None, but got {margin}")
-        self.save_hyperparameters()
-        self.encoder = GaussianEncoder(tuple(image_shape), latent_dim, channels, hidden)
-        self.decoder = ConvDecoder(tuple(image_shape), latent_dim, channels, hidden)
-        self.discriminator = ConvDiscriminator(tuple(image_shape), channels, hidden, batch_norm=True)
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        net = config_from_value(ImageNetConfig, net, "net")
+        self._setup(image_shape, net, config_from_value(VAEGANTrainingConfig, training, "training"))
+        self.discriminator = ConvDiscriminator(self.image_shape, net.channels, net.hidden, batch_norm=True)
 
     def discriminate(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One discriminator pass over (real, reconstruction, prior sample), each (B, C, H, W).
@@ -201,7 +243,7 @@ class VAEGAN(_ThreeNetworkVAEGAN):
         """
         out = self.discriminator(torch.cat([x, x_tilde, x_p]))
         real, recon, prior = out.logits.chunk(3)
-        f_real, f_recon, _ = out.features[self.hparams.feature_layer].chunk(3)
+        f_real, f_recon, _ = out.features[self.training_config.feature_layer].chunk(3)
         return real, recon, prior, f_real, f_recon
 
     def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -217,7 +259,7 @@ class VAEGAN(_ThreeNetworkVAEGAN):
         return similarity, gan_bce(torch.cat([recon, prior]), True)  # non-saturating: -log D(x̃) - log D(x_p)
 
     def balance(self, dis_terms: dict[str, torch.Tensor]) -> tuple[bool, bool]:
-        margin, eq = self.hparams.margin, self.hparams.equilibrium
+        margin, eq = self.training_config.margin, self.training_config.equilibrium
         if margin is None:
             return True, True
         cost = 0.5 * float(dis_terms["real_cost"] + dis_terms["fake_cost"])
@@ -240,27 +282,16 @@ class EBGANVAE(_ThreeNetworkVAEGAN):
 
     def __init__(
         self,
+        *,
         image_shape: tuple[int, int, int] = (1, 28, 28),
-        latent_dim: int = 16,
-        channels: int = 32,
-        hidden: int = 512,
-        code_dim: int = 32,
-        margin: float = 100.0,
-        gamma: float = 10.0,
-        kl_weight: float = 1.0,
-        lr: float = 3e-4,
-        discriminator_lr_scale: float = 1.0,
-        betas: tuple[float, float] = (0.5, 0.999),
-        interpolation_steps: int = 8,
+        net: EBGANVAENetConfig = EBGANVAENetConfig(),
+        training: EBGANVAETrainingConfig = EBGANVAETrainingConfig(),
     ) -> None:
         super().__init__()
-        _check(lr, gamma, kl_weight, interpolation_steps)
-        if margin <= 0:
-            raise ValueError(f"margin must be > 0, but got {margin}")
-        self.save_hyperparameters()
-        self.encoder = GaussianEncoder(tuple(image_shape), latent_dim, channels, hidden)
-        self.decoder = ConvDecoder(tuple(image_shape), latent_dim, channels, hidden)
-        self.discriminator = AutoencoderDiscriminator(tuple(image_shape), code_dim, channels, hidden)
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        net = config_from_value(EBGANVAENetConfig, net, "net")
+        self._setup(image_shape, net, config_from_value(EBGANVAETrainingConfig, training, "training"))
+        self.discriminator = AutoencoderDiscriminator(self.image_shape, net.code_dim, net.channels, net.hidden)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(x)  # (B,) summed squared error
@@ -268,7 +299,7 @@ class EBGANVAE(_ThreeNetworkVAEGAN):
     def discriminator_loss(self, x: torch.Tensor, x_tilde: torch.Tensor, x_p: torch.Tensor) -> dict[str, torch.Tensor]:
         energies = self.energy(torch.cat([x, x_tilde, x_p]))  # (3B,)
         real, fake = energies[: x.shape[0]], energies[x.shape[0]:]
-        loss = ebgan_discriminator_loss(real, fake, self.hparams.margin)
+        loss = ebgan_discriminator_loss(real, fake, self.training_config.margin)
         return {"loss": loss, "energy_real": real.mean(), "energy_fake": fake.mean()}
 
     def generator_terms(self, x: torch.Tensor, x_tilde_logits: torch.Tensor, x_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,55 @@ from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import clip_weights_, gradient_penalty
 from zoo.media import MediaSample
 from zoo.models.adversarial import backward_and_step
-from zoo.nn.dcgan import ConvDecoder, ConvDiscriminator, interpolate_latents
+from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
+from zoo.nn.dcgan import ConvDecoder, ConvDiscriminator, CriticNetConfig, interpolate_latents
+
+
+@block_config
+class WGANTrainingConfig:
+    """The clipped WGAN's schedule and optimiser (Arjovsky et al. 2017, algorithm 1 and the authors' code):
+    ``n_critic`` critic updates per generator update, ``warmup_n_critic`` of them for the first
+    ``warmup_generator_steps`` generator updates and at every ``long_critic_every``-th; critic weights clipped to
+    ±``clip_value``; RMSprop at ``lr``; ``interpolation_steps`` of the logged latent walks."""
+
+    n_critic: int = 5
+    warmup_n_critic: int = 100
+    warmup_generator_steps: int = 25
+    long_critic_every: int = 500
+    clip_value: float = 0.01
+    lr: float = 5e-5
+    interpolation_steps: int = 8
+
+    def __post_init__(self) -> None:
+        check_positive("WGANTrainingConfig", n_critic=self.n_critic, warmup_n_critic=self.warmup_n_critic,
+                       long_critic_every=self.long_critic_every, clip_value=self.clip_value, lr=self.lr)
+        if self.warmup_generator_steps < 0:
+            raise ValueError(f"WGANTrainingConfig.warmup_generator_steps must be >= 0, but got {self.warmup_generator_steps}")
+        check_interpolation_steps(self)
+
+
+@block_config
+class WGANGPTrainingConfig:
+    """WGAN-GP's (Gulrajani et al. 2017, algorithm 1): ``n_critic`` critic updates per generator update from the
+    start, the gradient penalty's weight λ (``gp_weight``), Adam (``lr``, ``betas``); ``interpolation_steps`` of the
+    logged latent walks."""
+
+    n_critic: int = 5
+    gp_weight: float = 10.0
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    interpolation_steps: int = 8
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+        check_positive("WGANGPTrainingConfig", n_critic=self.n_critic, lr=self.lr)
+        if self.gp_weight < 0:
+            raise ValueError(f"WGANGPTrainingConfig.gp_weight must be >= 0, but got {self.gp_weight}")
+        check_interpolation_steps(self)
+
+
+WGAN_NET = CriticNetConfig(latent_dim=64)
+WGAN_GP_NET = CriticNetConfig(latent_dim=64, critic_batch_norm=False)  # no batch norm in the penalised critic
 
 
 class WGAN(L.LightningModule):
@@ -25,41 +73,29 @@ class WGAN(L.LightningModule):
     ``warmup_generator_steps`` (25) generator updates and at every ``long_critic_every``-th (500th) one.
     """
 
+    training_config: WGANTrainingConfig | WGANGPTrainingConfig
+
     def __init__(
         self,
+        *,
         image_shape: tuple[int, int, int] = (1, 28, 28),
-        latent_dim: int = 64,
-        channels: int = 32,
-        hidden: int = 512,
-        critic_batch_norm: bool = True,
-        n_critic: int = 5,
-        warmup_n_critic: int = 100,
-        warmup_generator_steps: int = 25,
-        long_critic_every: int = 500,
-        clip_value: float = 0.01,
-        lr: float = 5e-5,
-        interpolation_steps: int = 8,
+        net: CriticNetConfig = WGAN_NET,
+        training: WGANTrainingConfig = WGANTrainingConfig(),
     ) -> None:
         super().__init__()
-        for name, value in (("n_critic", n_critic), ("warmup_n_critic", warmup_n_critic),
-                            ("long_critic_every", long_critic_every)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, but got {value}")
-        if interpolation_steps < 2:
-            raise ValueError(f"interpolation_steps must be >= 2, but got {interpolation_steps}")
-        if warmup_generator_steps < 0:
-            raise ValueError(f"warmup_generator_steps must be >= 0, but got {warmup_generator_steps}")
-        if clip_value <= 0:
-            raise ValueError(f"clip_value must be > 0, but got {clip_value}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, but got {lr}")
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        training = config_from_value(WGANTrainingConfig, training, "training")
+        self._setup(image_shape, config_from_value(CriticNetConfig, net, "net", base=WGAN_NET), training,
+                    (training.n_critic, training.warmup_n_critic, training.warmup_generator_steps, training.long_critic_every))
+
+    def _setup(self, image_shape: tuple[int, int, int], net: CriticNetConfig,
+               training: WGANTrainingConfig | WGANGPTrainingConfig, schedule: tuple[int, int, int, int]) -> None:
         self.automatic_optimization = False
-        # Kept as attributes, not read from hparams: WGANGP fixes them and saves only its own arguments.
-        self.n_critic, self.warmup_n_critic = n_critic, warmup_n_critic
-        self.warmup_generator_steps, self.long_critic_every = warmup_generator_steps, long_critic_every
-        self.generator = ConvDecoder(tuple(image_shape), latent_dim, channels, hidden, batch_norm=True)
-        self.critic = ConvDiscriminator(tuple(image_shape), channels, hidden, batch_norm=critic_batch_norm)
+        self.net_config, self.training_config = net, training
+        # the critic schedule as attributes: WGAN-GP's is fixed (n_critic from the start), not in its config
+        self.n_critic, self.warmup_n_critic, self.warmup_generator_steps, self.long_critic_every = schedule
+        self.generator = ConvDecoder(tuple(image_shape), net.latent_dim, net.channels, net.hidden, net.batch_norm)
+        self.critic = ConvDiscriminator(tuple(image_shape), net.channels, net.hidden, batch_norm=net.critic_batch_norm)
         self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("critic_steps_in_round", torch.zeros((), dtype=torch.long))
 
@@ -68,7 +104,7 @@ class WGAN(L.LightningModule):
         return torch.sigmoid(self.generator(z))  # (B, C, H, W) in [0, 1]
 
     def sample(self, n: int) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.hparams.latent_dim, device=self.device))
+        return self.decode(torch.randn(n, self.net_config.latent_dim, device=self.device))
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x).logits  # (B,)
@@ -92,7 +128,7 @@ class WGAN(L.LightningModule):
         return {"loss": -wasserstein, "wasserstein": wasserstein}
 
     def after_critic_step(self) -> None:
-        clip_weights_(self.critic, self.hparams.clip_value)
+        clip_weights_(self.critic, self.training_config.clip_value)
 
     def training_step(self, batch: ImageBatch, batch_idx: int) -> None:
         opt_g, opt_c = self.optimizers()
@@ -130,18 +166,18 @@ class WGAN(L.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: training_step unpacks (generator, critic).
-        lr = self.hparams.lr
+        lr = self.training_config.lr
         return [torch.optim.RMSprop(self.generator.parameters(), lr=lr), torch.optim.RMSprop(self.critic.parameters(), lr=lr)]
 
     # --- media --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def media_sample(self, batch: ImageBatch) -> MediaSample:
         x = batch.images
-        z = torch.randn(2, self.hparams.latent_dim, device=x.device)
+        z = torch.randn(2, self.net_config.latent_dim, device=x.device)
         return MediaSample(images={
             "inputs": x,
             "samples": self.sample(x.shape[0]),
-            "interpolations": self.decode(interpolate_latents(z[0], z[1], self.hparams.interpolation_steps)),
+            "interpolations": self.decode(interpolate_latents(z[0], z[1], self.training_config.interpolation_steps)),
         })
 
 
@@ -151,32 +187,26 @@ class WGANGP(WGAN):
 
     def __init__(
         self,
+        *,
         image_shape: tuple[int, int, int] = (1, 28, 28),
-        latent_dim: int = 64,
-        channels: int = 32,
-        hidden: int = 512,
-        n_critic: int = 5,
-        gp_weight: float = 10.0,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.5, 0.9),
-        interpolation_steps: int = 8,
+        net: CriticNetConfig = WGAN_GP_NET,
+        training: WGANGPTrainingConfig = WGANGPTrainingConfig(),
     ) -> None:
-        if gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, but got {gp_weight}")
-        super().__init__(image_shape, latent_dim, channels, hidden, critic_batch_norm=False, n_critic=n_critic,
-                         warmup_n_critic=n_critic, warmup_generator_steps=0, long_critic_every=1, lr=lr,
-                         interpolation_steps=interpolation_steps)
-        self.save_hyperparameters()
+        L.LightningModule.__init__(self)  # not WGAN's: its clipping schedule and training config are not this one's
+        self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
+        training = config_from_value(WGANGPTrainingConfig, training, "training")
+        self._setup(image_shape, config_from_value(CriticNetConfig, net, "net", base=WGAN_GP_NET), training,
+                    (training.n_critic, training.n_critic, 0, 1))
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         terms = super().critic_loss(real, fake)
         gp = gradient_penalty(self.score, real, fake)
-        return {"loss": terms["loss"] + self.hparams.gp_weight * gp, "wasserstein": terms["wasserstein"], "gradient_penalty": gp}
+        return {"loss": terms["loss"] + self.training_config.gp_weight * gp, "wasserstein": terms["wasserstein"], "gradient_penalty": gp}
 
     def after_critic_step(self) -> None:
         pass  # the penalty replaces clipping
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        hp = self.hparams
-        return [torch.optim.Adam(self.generator.parameters(), lr=hp.lr, betas=tuple(hp.betas)),
-                torch.optim.Adam(self.critic.parameters(), lr=hp.lr, betas=tuple(hp.betas))]
+        hp = self.training_config
+        return [torch.optim.Adam(self.generator.parameters(), lr=hp.lr, betas=hp.betas),
+                torch.optim.Adam(self.critic.parameters(), lr=hp.lr, betas=hp.betas)]

@@ -11,6 +11,53 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from zoo.config import block_config, check_positive
+
+
+@block_config
+class ImageNetConfig:
+    """The image networks of an MNIST-family model: ``latent_dim``-dimensional codes, conv trunks of ``channels``
+    (doubled by the second stride-2 conv) with a ``hidden``-unit fully connected layer, batch norm in the encoder and
+    the decoder (generator) when ``batch_norm``."""
+
+    latent_dim: int = 16
+    channels: int = 32
+    hidden: int = 512
+    batch_norm: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive(type(self).__name__, latent_dim=self.latent_dim, channels=self.channels, hidden=self.hidden)
+
+
+@block_config
+class CriticNetConfig(ImageNetConfig):
+    """``ImageNetConfig`` plus the WGAN critic's batch norm (``critic_batch_norm``; WGAN-GP's critic has none)."""
+
+    critic_batch_norm: bool = True
+
+
+@block_config
+class EBGANVAENetConfig(ImageNetConfig):
+    """``ImageNetConfig`` plus the EBGAN discriminator's (an autoencoder's) code size ``code_dim``."""
+
+    code_dim: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("EBGANVAENetConfig", code_dim=self.code_dim)
+
+
+@block_config
+class WAEGANNetConfig(ImageNetConfig):
+    """``ImageNetConfig`` plus WAE-GAN's latent adversary: ``adversary_layers`` ReLU layers of ``adversary_hidden``."""
+
+    adversary_hidden: int = 512
+    adversary_layers: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("WAEGANNetConfig", adversary_hidden=self.adversary_hidden, adversary_layers=self.adversary_layers)
+
 
 def _check_image_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     if len(image_shape) != 3 or any(int(d) < 1 for d in image_shape):
