@@ -26,6 +26,7 @@ from zoo.metrics.image_quality import (
     load_or_train_classifier,
 )
 from zoo.checkpoints import constructor_arguments, load_experiment
+from zoo.report import fmt, write_report
 from zoo.reproduce_common import CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, reproduce_parser
 
 MODELS = ("vae", "vaegan", "ebgan_vae", "wae_mmd", "wae_gan", "wgan", "wgan_gp")
@@ -215,12 +216,8 @@ def run(preset_name: str, out: Path, data_root: str | None = None, models: tuple
         report["models"] = {k: report["models"][k] for k in MODELS if k in report["models"]}
         (out / "report.json").write_text(json.dumps(report, indent=2))
     _plot_curves(report, out / "learning_curves.png")
-    (out / "report.md").write_text(_markdown(report))
+    write_report(out, report, _markdown(report))
     return report
-
-
-def _cell(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _markdown(report: dict) -> str:
@@ -236,7 +233,7 @@ def _markdown(report: dict) -> str:
               + " — the models train on grey levels, so this is not the published binarised-MNIST setting."), "",
              "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in report["models"].items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(fmt(row.get(c)) for c in cols) + " |")
     lines += ["", "Grids of the final models (samples; inputs beside reconstructions; latent walks): `grids/`.", "",
               "## Learning curves (validation)", "", "![learning curves](learning_curves.png)", "",
               "| model | monitored | validations | first | best | last | stopped by |", "|---|---|---|---|---|---|---|"]

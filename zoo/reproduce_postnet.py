@@ -27,7 +27,6 @@ loss (λ_GV 20) beside λ_L1 100.
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 import yaml
 
 from zoo.metrics.spectral import masked_l1
+from zoo.report import fmt, write_report
 from zoo.reproduce_common import (
     CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, read_metrics, reproduce_parser,
     stage_datamodule,
@@ -163,8 +163,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", command: str = "")
         "train_seconds": train_seconds, "total_seconds": time.perf_counter() - start,
         "overrides": overrides, "val_by_epoch": _val_by_epoch(out / "train"), "images": images,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(report))
+    write_report(out, report, _markdown(report))
     return report
 
 
@@ -296,8 +295,7 @@ def run_upstream(preset_name: str, out: Path, upstream: Path, arctic_root: str, 
         "checkpoint": str(ckpt), "train_seconds": train_seconds, "total_seconds": time.perf_counter() - start,
         "overrides": overrides, "val_by_epoch": _val_by_epoch(out / "train"), "images": images,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / "report.md").write_text(_upstream_markdown(report))
+    write_report(out, report, _upstream_markdown(report))
     return report
 
 
@@ -312,9 +310,6 @@ def _upstream_markdown(report: dict) -> str:
     rows = [("upstream teacher-forced prediction (input)", report["input"]), ("**post-net output**", report["output"]),
             ("truth", report["truth"])]
     fr = report["free_running"]
-
-    def cell(value: Any, digits: int = 2) -> str:
-        return "—" if value is None or value != value else f"{value:.{digits}f}"
 
     lines = [
         f"# pix2pix post-net on an upstream voice-conversion model's outputs ({report['preset']} preset)", "",
@@ -332,8 +327,8 @@ def _upstream_markdown(report: dict) -> str:
         f"{'yes' if c['l1_no_worse_than_input'] else 'no'}.", "",
         "## Free-running dev conversions through Griffin-Lim, the field's metrics", "",
         "| row | MCD dB | F0 RMSE Hz | DNSMOS OVRL | WER % | CER % |", "|---|---|---|---|---|---|",
-        *[f"| {row} | {cell(fr[row]['mcd_db'])} | {cell(fr[row]['f0_rmse_hz'], 1)} | {cell(fr[row]['dnsmos_ovrl'])} | "
-          f"{cell(fr[row]['wer'], 1)} | {cell(fr[row]['cer'], 1)} |" for row in fr], "",
+        *[f"| {row} | {fmt(fr[row]['mcd_db'])} | {fmt(fr[row]['f0_rmse_hz'], 1)} | {fmt(fr[row]['dnsmos_ovrl'])} | "
+          f"{fmt(fr[row]['wer'], 1)} | {fmt(fr[row]['cer'], 1)} |" for row in fr], "",
         f"MCD with the post-net no worse than without: {'yes' if c['mcd_no_worse'] else 'no'}.", "",
         *[f"![{name}]({name})" for name in report["images"]], "",
     ]

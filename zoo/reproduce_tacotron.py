@@ -20,7 +20,6 @@ the alignments.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import shlex
 import time
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 
 from zoo.media import write_prediction
+from zoo.report import write_report
 from zoo.reproduce_common import (
     CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, reproduce_parser, stage_datamodule,
     stage_loggers, wandb_ids,
@@ -217,8 +217,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", wandb: bool = True
                         if k != "max_decoder_frames"}},
         "total_seconds": time.perf_counter() - start, "images": images,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(report, models))
+    write_report(out, report, _markdown(report, models))
     return report
 
 

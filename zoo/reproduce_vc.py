@@ -23,7 +23,6 @@ of epoch 0 and at the end, the diagonality every few steps inside epoch 0, and p
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from zoo.report import fmt, write_report
 from zoo.reproduce_common import (
     reproduce_parser,
     CONFIG_DIR, PRESET_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics,
@@ -347,9 +347,8 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         "wandb_run_ids": {stage: wandb_ids(out / stage) for stage in chain} if wandb else {},
         "figures": figures,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "utterances.json").write_text(json.dumps({k: v["utterances"] for k, v in rows.items()}, indent=1))
-    (out / "report.md").write_text(_markdown(report, presets))
+    write_report(out, report, _markdown(report, presets))
     return report
 
 
@@ -367,12 +366,8 @@ def _compact(config: dict) -> str:
     return yaml.safe_dump(config, default_flow_style=True, width=10**6, sort_keys=False).strip()
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
-    return str(value)
+def _fmt(value: Any, digits: int = 3) -> str:  # the attention tables' three decimals
+    return fmt(value, digits)
 
 
 def _markdown(report: dict, presets: dict[str, dict]) -> str:

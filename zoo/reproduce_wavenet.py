@@ -19,7 +19,6 @@ the 16 kHz / hop-200 front end of the real voice-conversion preset, so its vocod
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from zoo.report import fmt, write_report
 from zoo.reproduce_common import (
     reproduce_parser,
     CONFIG_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics, stage_datamodule,
@@ -166,8 +166,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         "curves": curves, "rows": rows, "best": wins, "figures": [figure],
         "wandb_run_ids": {d: wandb_ids(out / d) for d in DISTRIBUTIONS},
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / "report.md").write_text(_markdown(report))
+    write_report(out, report, _markdown(report))
     return report
 
 
@@ -175,12 +174,6 @@ def _sortable(value: float, lower: bool) -> float:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return math.inf
     return value if lower else -value
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _markdown(report: dict) -> str:
@@ -201,9 +194,9 @@ def _markdown(report: dict) -> str:
     ]
     for dist, c in report["curves"].items():
         by_step = ", ".join(f"{s}: {v:.3f}" for s, v in zip(c["val_steps"], c["val_nll"]))
-        lines.append(f"| {dist} | {_fmt(c['first_negative_step']) if dist == 'gaussian' else 'n/a'} | "
-                     f"{_fmt(c['train_nll'][-1], 3) if c['train_nll'] else '—'} | {by_step} | "
-                     f"{_fmt(c['val_bits_per_sample'][-1]) if c['val_bits_per_sample'] else '—'} |")
+        lines.append(f"| {dist} | {fmt(c['first_negative_step']) if dist == 'gaussian' else 'n/a'} | "
+                     f"{fmt(c['train_nll'][-1], 3) if c['train_nll'] else '—'} | {by_step} | "
+                     f"{fmt(c['val_bits_per_sample'][-1]) if c['val_bits_per_sample'] else '—'} |")
     lines += ["", "NLL in nats per sample (the Gaussian's is a density, negative once its scale is below 0.24); "
               "bits per sample of each model's probability of the 16-bit bin.", "", "![curves](curves.png)", "",
               f"## Copy-synthesis of {report['rows']['target_natural']['n']} dev utterances", "",
@@ -216,10 +209,10 @@ def _markdown(report: dict) -> str:
     for row in ROWS:
         r = report["rows"][row]
         g = r.get("generation") or {}
-        lines.append(f"| {row}: {ROW_TEXT[row]} | {_fmt(r['mcd_db'])} | {_fmt(r['f0_rmse_hz'], 1)} | {_fmt(r['f0_corr'], 3)} | "
-                     f"{_fmt(r['dnsmos_ovrl'])} | {_fmt(r['dnsmos_sig'])} | {_fmt(r['dnsmos_bak'])} | "
-                     f"{_fmt(r['wer'], 1)} | {_fmt(r['cer'], 1)} | "
-                     f"{_fmt(g.get('samples_per_second'), 0)} | {_fmt(g.get('real_time_factor'), 1)} |")
+        lines.append(f"| {row}: {ROW_TEXT[row]} | {fmt(r['mcd_db'])} | {fmt(r['f0_rmse_hz'], 1)} | {fmt(r['f0_corr'], 3)} | "
+                     f"{fmt(r['dnsmos_ovrl'])} | {fmt(r['dnsmos_sig'])} | {fmt(r['dnsmos_bak'])} | "
+                     f"{fmt(r['wer'], 1)} | {fmt(r['cer'], 1)} | "
+                     f"{fmt(g.get('samples_per_second'), 0)} | {fmt(g.get('real_time_factor'), 1)} |")
     lines += ["", "Best per figure: " + "; ".join(f"{k} {v}" for k, v in report["best"].items()) + ".", "",
               "Checkpoints scored: " + "; ".join(f"{row} `{report['rows'][row]['checkpoint']}`"
                                                  for row in ROWS if report["rows"][row]["checkpoint"]) +
