@@ -7,8 +7,6 @@ from one shared forward pass; the prior path x_p = Dec(z_p), z_p ~ N(0, I), is a
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning as L
 import torch
 
@@ -34,27 +32,13 @@ from zoo.nn.dcgan import (
 )
 
 
-def _check(config: Any) -> None:  # what both variants' training configs share
-    name = type(config).__name__
-    check_positive(name, lr=config.lr, discriminator_lr_scale=config.discriminator_lr_scale)
-    for field in ("gamma", "kl_weight"):
-        if getattr(config, field) < 0:
-            raise ValueError(f"{name}.{field} must be >= 0, but got {getattr(config, field)}")
-    check_interpolation_steps(config)
-
-
 @block_config
-class VAEGANTrainingConfig:
-    """VAE-GAN's losses and optimisers (see ``VAEGAN``): the similarity measured in the discriminator's hidden layer
-    ``feature_layer``; the decoder's ``gamma`` weight on it and the encoder's ``kl_weight``; the update balance
-    (``equilibrium``, ``margin``; None: off); Adam (``lr``, the discriminator's scaled by ``discriminator_lr_scale``,
-    ``betas``); ``interpolation_steps`` of the logged latent walks."""
+class ThreeNetworkTrainingConfig:
+    """What both VAE-GAN variants train with: the encoder's ``kl_weight``, Adam for the three networks (``lr``, the
+    discriminator's scaled by ``discriminator_lr_scale``, ``betas``), ``interpolation_steps`` of the logged latent
+    walks. ``VAEGANTrainingConfig`` and ``EBGANVAETrainingConfig`` add each variant's losses."""
 
-    feature_layer: int = -1
-    gamma: float = 1e-2
     kl_weight: float = 1.0
-    equilibrium: float = 0.68
-    margin: float | None = 0.4
     lr: float = 3e-4
     discriminator_lr_scale: float = 1.0
     betas: tuple[float, float] = (0.5, 0.999)
@@ -62,7 +46,28 @@ class VAEGANTrainingConfig:
 
     def __post_init__(self) -> None:
         freeze_sequences(self)
-        _check(self)
+        name = type(self).__name__
+        check_positive(name, lr=self.lr, discriminator_lr_scale=self.discriminator_lr_scale)
+        for field in ("gamma", "kl_weight"):
+            value = getattr(self, field, 0.0)
+            if value < 0:
+                raise ValueError(f"{name}.{field} must be >= 0, but got {value}")
+        check_interpolation_steps(self)
+
+
+@block_config
+class VAEGANTrainingConfig(ThreeNetworkTrainingConfig):
+    """VAE-GAN's losses (see ``VAEGAN``): the similarity measured in the discriminator's hidden layer
+    ``feature_layer``; the decoder's ``gamma`` weight on it; the update balance (``equilibrium``, ``margin``; None:
+    off)."""
+
+    feature_layer: int = -1
+    gamma: float = 1e-2
+    equilibrium: float = 0.68
+    margin: float | None = 0.4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if not -3 <= self.feature_layer <= 2:
             raise ValueError(f"VAEGANTrainingConfig.feature_layer must index one of the 3 hidden layers (-3..2), but "
                              f"got {self.feature_layer}")
@@ -74,22 +79,15 @@ class VAEGANTrainingConfig:
 
 
 @block_config
-class EBGANVAETrainingConfig:
-    """EBGAN-VAE's losses and optimisers (see ``EBGANVAE``): the hinge ``margin`` of the energy, the decoder's
-    ``gamma`` weight on the pixel NLL and the encoder's ``kl_weight``; Adam (``lr``, the discriminator's scaled by
-    ``discriminator_lr_scale``, ``betas``); ``interpolation_steps`` of the logged latent walks."""
+class EBGANVAETrainingConfig(ThreeNetworkTrainingConfig):
+    """EBGAN-VAE's losses (see ``EBGANVAE``): the hinge ``margin`` of the energy and the decoder's ``gamma`` weight
+    on the pixel NLL."""
 
     margin: float = 100.0
     gamma: float = 10.0
-    kl_weight: float = 1.0
-    lr: float = 3e-4
-    discriminator_lr_scale: float = 1.0
-    betas: tuple[float, float] = (0.5, 0.999)
-    interpolation_steps: int = 8
 
     def __post_init__(self) -> None:
-        freeze_sequences(self)
-        _check(self)
+        super().__post_init__()
         check_positive("EBGANVAETrainingConfig", margin=self.margin)
 
 
