@@ -165,3 +165,16 @@ def test_flat_mnist_checkpoints_find_their_net_and_training_configs(tmp_path):
     loaded = load_experiment(tmp_path / "old.ckpt", {"zoo.models.wgan.WGANGP": "a WGAN-GP"}, "--ckpt")
     assert loaded.training_config.gp_weight == 5.0
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_config_checks_name_the_config_the_field_and_the_value():
+    from zoo.config import check_fraction, check_non_negative, check_positive
+
+    check_positive("C", a=1, b=0.5)
+    check_non_negative("C", a=0, b=2.0)
+    check_fraction("C", p=0.0, q=0.99)
+    for check, value, message in ((check_positive, 0, r"C\.x must be positive, but got 0"),
+                                  (check_non_negative, -1, r"C\.x must be >= 0, but got -1"),
+                                  (check_fraction, 1.0, r"C\.x must be in \[0, 1\), but got 1.0")):
+        with pytest.raises(ValueError, match=message):
+            check(**{"owner": "C", "x": value})

@@ -43,6 +43,13 @@ def check_positive(owner: str, **values: int | float) -> None:
             raise ValueError(f"{owner}.{name} must be positive, but got {value}")
 
 
+def check_non_negative(owner: str, **values: int | float) -> None:
+    """Weights and counts where 0 means off."""
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{owner}.{name} must be >= 0, but got {value}")
+
+
 def check_fraction(owner: str, **values: float) -> None:
     """Dropout-like probabilities: in [0, 1)."""
     for name, value in values.items():
@@ -108,4 +115,4 @@ def config_arguments(cls: type, hparams: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-__all__ = ["block_config", "check_fraction", "check_interpolation_steps", "check_positive", "config_arguments", "config_from_value", "freeze_sequences"]
+__all__ = ["block_config", "check_fraction", "check_interpolation_steps", "check_non_negative", "check_positive", "config_arguments", "config_from_value", "freeze_sequences"]

@@ -26,7 +26,7 @@ import torch
 
 from datamodules.postnet import PairedMelBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
-from zoo.config import block_config, check_positive, config_from_value, freeze_sequences
+from zoo.config import block_config, check_non_negative, check_positive, config_from_value, freeze_sequences
 from zoo.losses.gan import GANLoss, discriminator_loss, generator_adversarial_loss
 from zoo.losses.spectral import global_variance_loss
 from zoo.media import MediaSample, Prediction
@@ -60,9 +60,8 @@ class Pix2PixTrainingConfig:
 
     def __post_init__(self) -> None:
         freeze_sequences(self)
-        for field in ("lambda_l1", "lambda_adversarial", "lambda_gv"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"Pix2PixTrainingConfig.{field} must be >= 0, but got {getattr(self, field)}")
+        check_non_negative("Pix2PixTrainingConfig", lambda_l1=self.lambda_l1, lambda_adversarial=self.lambda_adversarial,
+                           lambda_gv=self.lambda_gv)
         check_positive("Pix2PixTrainingConfig", generator_lr=self.generator_lr, discriminator_lr=self.discriminator_lr,
                        generator_every=self.generator_every, discriminator_every=self.discriminator_every)
         if self.gan_loss not in ("bce", "lsgan"):

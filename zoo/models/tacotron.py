@@ -24,7 +24,7 @@ from torch import Tensor
 import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule with the CLI)
 from datamodules.batches import SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
-from zoo.config import block_config, config_from_value
+from zoo.config import block_config, check_non_negative, check_positive, config_from_value
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
@@ -59,14 +59,9 @@ class Seq2SeqTrainingConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        if self.lr <= 0:
-            raise ValueError(f"{name}.lr must be > 0, but got {self.lr}")
-        for field, value in (("weight_decay", self.weight_decay), ("stop_weight", self.stop_weight),
-                             ("guided_attention_weight", self.guided_attention_weight)):
-            if value < 0:
-                raise ValueError(f"{name}.{field} must be >= 0, but got {value}")
-        if self.guided_attention_sigma <= 0:
-            raise ValueError(f"{name}.guided_attention_sigma must be > 0, but got {self.guided_attention_sigma}")
+        check_positive(name, lr=self.lr, guided_attention_sigma=self.guided_attention_sigma)
+        check_non_negative(name, weight_decay=self.weight_decay, stop_weight=self.stop_weight,
+                           guided_attention_weight=self.guided_attention_weight)
         if self.max_decoder_frames < 1:
             raise ValueError(f"{name}.max_decoder_frames must be >= 1, but got {self.max_decoder_frames}")
         if not 0.0 < self.stop_threshold < 1.0:
@@ -89,9 +84,7 @@ class TacotronTrainingConfig(Seq2SeqTrainingConfig):
                              ("teacher_forcing_final", self.teacher_forcing_final)):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"TacotronTrainingConfig.{field} must be in [0, 1], but got {value}")
-        if self.teacher_forcing_decay_steps < 0:
-            raise ValueError(f"TacotronTrainingConfig.teacher_forcing_decay_steps must be >= 0, but got "
-                             f"{self.teacher_forcing_decay_steps}")
+        check_non_negative("TacotronTrainingConfig", teacher_forcing_decay_steps=self.teacher_forcing_decay_steps)
 
 
 # Tacotron trains without weight decay (keithito/tacotron); Tacotron 2 with NVIDIA's 1e-6

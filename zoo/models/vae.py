@@ -8,7 +8,7 @@ import torch
 from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import Likelihood, gaussian_kl, reconstruction_nll, reparameterize
 from zoo.media import MediaSample, autoencoder_media
-from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
+from zoo.config import block_config, check_interpolation_steps, check_non_negative, check_positive, config_from_value, freeze_sequences
 from zoo.nn.dcgan import ConvDecoder, GaussianEncoder, ImageNetConfig
 
 
@@ -27,8 +27,7 @@ class VAETrainingConfig:
         freeze_sequences(self)
         if self.likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"VAETrainingConfig.likelihood must be 'bernoulli' or 'gaussian', but got {self.likelihood!r}")
-        if self.beta < 0:
-            raise ValueError(f"VAETrainingConfig.beta must be >= 0, but got {self.beta}")
+        check_non_negative("VAETrainingConfig", beta=self.beta)
         check_positive("VAETrainingConfig", lr=self.lr)
         check_interpolation_steps(self)
 

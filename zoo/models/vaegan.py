@@ -21,7 +21,7 @@ from zoo.losses.image_generative import (
 )
 from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
-from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
+from zoo.config import block_config, check_interpolation_steps, check_non_negative, check_positive, config_from_value, freeze_sequences
 from zoo.nn.dcgan import (
     AutoencoderDiscriminator,
     ConvDecoder,
@@ -48,10 +48,7 @@ class ThreeNetworkTrainingConfig:
         freeze_sequences(self)
         name = type(self).__name__
         check_positive(name, lr=self.lr, discriminator_lr_scale=self.discriminator_lr_scale)
-        for field in ("gamma", "kl_weight"):
-            value = getattr(self, field, 0.0)
-            if value < 0:
-                raise ValueError(f"{name}.{field} must be >= 0, but got {value}")
+        check_non_negative(name, gamma=getattr(self, "gamma", 0.0), kl_weight=self.kl_weight)
         check_interpolation_steps(self)
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from datamodules.batches import ParallelBatch, SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
-from zoo.config import block_config, config_from_value
+from zoo.config import block_config, check_non_negative, config_from_value
 from zoo.checkpoints import checkpoint_arguments, load_weights_only, report_state_dict_mismatch
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
@@ -115,10 +115,8 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for field, value in (("distill_weight", self.distill_weight), ("probe_every_n_steps", self.probe_every_n_steps),
-                             ("mcd_max_utterances", self.mcd_max_utterances)):
-            if value < 0:
-                raise ValueError(f"VCTrainingConfig.{field} must be >= 0, but got {value}")
+        check_non_negative("VCTrainingConfig", distill_weight=self.distill_weight,
+                           probe_every_n_steps=self.probe_every_n_steps, mcd_max_utterances=self.mcd_max_utterances)
         if self.mel_loss not in ("l1", "mse"):
             raise ValueError(f"VCTrainingConfig.mel_loss must be 'l1' or 'mse', but got {self.mel_loss!r}")
         if self.distill_schedule not in ("constant", "step", "linear"):

@@ -15,7 +15,7 @@ from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import IMQ_SCALES, gan_bce, mmd_imq, squared_l2, wae_squared_l2_cost
 from zoo.media import MediaSample, autoencoder_media
 from zoo.models.adversarial import backward_and_step
-from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
+from zoo.config import block_config, check_interpolation_steps, check_non_negative, check_positive, config_from_value, freeze_sequences
 from zoo.nn.dcgan import ConvDecoder, ConvEncoder, ImageNetConfig, LatentDiscriminator, WAEGANNetConfig
 
 
@@ -37,8 +37,7 @@ class WAETrainingConfig:
         freeze_sequences(self)
         name = type(self).__name__
         check_positive(name, prior_var=self.prior_var, reconstruction_scale=self.reconstruction_scale, lr=self.lr)
-        if self.divergence_weight < 0:
-            raise ValueError(f"{name}.divergence_weight must be >= 0, but got {self.divergence_weight}")
+        check_non_negative(name, divergence_weight=self.divergence_weight)
         check_interpolation_steps(self)
 
 

@@ -14,7 +14,7 @@ from datamodules.batches import ImageBatch
 from zoo.losses.image_generative import clip_weights_, gradient_penalty
 from zoo.media import MediaSample
 from zoo.models.adversarial import backward_and_step
-from zoo.config import block_config, check_interpolation_steps, check_positive, config_from_value, freeze_sequences
+from zoo.config import block_config, check_interpolation_steps, check_non_negative, check_positive, config_from_value, freeze_sequences
 from zoo.nn.dcgan import ConvDecoder, ConvDiscriminator, CriticNetConfig, interpolate_latents
 
 
@@ -36,8 +36,7 @@ class WGANTrainingConfig:
     def __post_init__(self) -> None:
         check_positive("WGANTrainingConfig", n_critic=self.n_critic, warmup_n_critic=self.warmup_n_critic,
                        long_critic_every=self.long_critic_every, clip_value=self.clip_value, lr=self.lr)
-        if self.warmup_generator_steps < 0:
-            raise ValueError(f"WGANTrainingConfig.warmup_generator_steps must be >= 0, but got {self.warmup_generator_steps}")
+        check_non_negative("WGANTrainingConfig", warmup_generator_steps=self.warmup_generator_steps)
         check_interpolation_steps(self)
 
 
@@ -56,8 +55,7 @@ class WGANGPTrainingConfig:
     def __post_init__(self) -> None:
         freeze_sequences(self)
         check_positive("WGANGPTrainingConfig", n_critic=self.n_critic, lr=self.lr)
-        if self.gp_weight < 0:
-            raise ValueError(f"WGANGPTrainingConfig.gp_weight must be >= 0, but got {self.gp_weight}")
+        check_non_negative("WGANGPTrainingConfig", gp_weight=self.gp_weight)
         check_interpolation_steps(self)
 
 
