@@ -13,13 +13,6 @@ from typing import Any
 
 import yaml
 
-# 16 kHz, 80 mels up to Nyquist, 12.5 ms hop: the front end of the real-ARCTIC presets, chosen by Griffin-Lim
-# copy-synthesis MCD on real slt dev speech (docs/results/attention-distillation/vocoder.md): power 1.0 (Tacotron's
-# 1.5 costs ~10 dB of MCD).
-AUDIO_16K = {"sample_rate": 16000, "n_fft": 1024, "win_length": 800, "hop_length": 200, "n_mels": 80,
-             "fmin": 0.0, "fmax": 8000.0, "griffin_lim_power": 1.0}
-
-
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESET_DIR = CONFIG_DIR / "presets"
 
