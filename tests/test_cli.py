@@ -52,6 +52,11 @@ def test_unknown_key_and_wrong_type_fail_with_a_clear_message(tmp_path):
     proc = run_cli("fit", "--config", "configs/vae_mnist.yaml", "--data.init_args.batch_size", "many")
     assert proc.returncode != 0
     assert "batch_size" in proc.stderr and "Traceback" not in proc.stderr
+    # a value of the right type that its block's config refuses: one line naming the config and the field
+    proc = run_cli("fit", "--config", "configs/wavenet_mol.yaml", "--model.init_args.net.gate_channels", "7",
+                   "--data.init_args.source", "embedded", "--data.init_args.root", str(tmp_path / "data"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: WaveNetConfig.gate_channels must be even" in proc.stderr
 
 
 def test_missing_data_is_one_clear_line_naming_the_offline_switch(tmp_path):

@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from callbacks.prediction import PredictionWriter
 from callbacks.resume import RNGStateCallback
 from zoo.checkpoints import check_checkpoint_matches
-from zoo.errors import ZooError
+from zoo.errors import user_error_in
 from zoo.logging import configure_wandb_mode, git_commit
 from zoo.registry import REPRODUCTIONS, import_experiments
 
@@ -144,9 +144,11 @@ def main(args: list[str] | None = None) -> None:
             # every run's checkpoints carry the RNG states, so `fit --ckpt_path` resumes exactly
             trainer_defaults={"callbacks": [RNGStateCallback()]},
         )
-    except ZooError as err:
-        # Errors the user can fix (missing data, bad checkpoint) are one clear line, not a deep traceback.
-        if os.environ.get("ZOO_TRACEBACK"):
+    except Exception as err:
+        # Errors the user can fix (missing data, bad checkpoint, a value a config refuses) are one clear line, not a
+        # deep traceback; jsonargparse re-raises a config's own error as its parser's, so the chain is searched.
+        user = user_error_in(err)
+        if user is None or os.environ.get("ZOO_TRACEBACK"):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user}", file=sys.stderr)
         sys.exit(2)

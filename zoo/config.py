@@ -23,9 +23,30 @@ def block_config(cls: type[C]) -> type[C]:
     """``@dataclass(frozen=True)`` for a block's hyper-parameters, allow-listed for ``torch.load(weights_only=True)``:
     a module built in Python (not by the CLI) stores its config objects in its checkpoint's hyper-parameters, and
     the safe unpickler must be able to read them back."""
+    if "__post_init__" in cls.__dict__:
+        cls.__post_init__ = _as_config_error(cls.__dict__["__post_init__"])  # type: ignore[attr-defined]
     cls = dataclasses.dataclass(frozen=True)(cls)
     torch.serialization.add_safe_globals([cls])
     return cls
+
+
+def _as_config_error(post_init: Any) -> Any:
+    """A config's validation raising ``zoo.errors.ConfigError`` (a ValueError the CLI prints as one line, not a
+    traceback) for every ValueError it raises."""
+    import functools
+
+    from zoo.errors import ConfigError
+
+    @functools.wraps(post_init)
+    def validate(self: Any) -> None:
+        try:
+            post_init(self)
+        except ConfigError:
+            raise
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+
+    return validate
 
 
 def freeze_sequences(config: Any) -> None:

@@ -12,6 +12,10 @@ class ZooError(Exception):
     """Base class of errors caused by input the user can fix (data, config, checkpoint)."""
 
 
+class ConfigError(ZooError, ValueError):
+    """A hyper-parameter has a value its config does not accept (raised by every ``zoo.config.block_config``)."""
+
+
 class DatasetNotFoundError(ZooError, FileNotFoundError):
     """A dataset is not on disk and could not (or may not) be downloaded."""
 
@@ -26,6 +30,17 @@ class CheckpointError(ZooError, ValueError):
 
 class StageMismatchError(ZooError, ValueError):
     """Two stages of a speech chain (model, post-net, vocoder) were trained on different audio front ends."""
+
+
+def user_error_in(err: BaseException) -> ZooError | None:
+    """The ZooError that ``err`` is or was raised from (jsonargparse re-raises a config's error as its own)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, ZooError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 @contextlib.contextmanager
