@@ -182,6 +182,20 @@ def test_postnet_shapes_masking_and_no_leak() -> None:
         PostnetConfig(kernel_size=4)
 
 
+def test_postnet_zero_init_residual_starts_as_the_identity_and_still_learns() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(B, T, D)
+    default = Postnet(D, PostnetConfig(channels=12)).train()
+    assert default(x, LENGTHS).abs().mean() > 0.1  # unit-variance residual on [0, 1]-scaled frames
+    postnet = Postnet(D, PostnetConfig(channels=12, zero_init_residual=True)).train()
+    residual = postnet(x, LENGTHS)
+    assert (residual == 0).all()  # in training mode (dropout on) too
+    (residual - x).abs().mean().backward()
+    last = postnet.convs[-1].bn.weight
+    assert last.grad is not None and last.grad.abs().sum() > 0  # the scale gets a gradient: not stuck at 0
+    assert all(c.bn.weight.grad is None or (c.bn.weight.grad == 0).all() for c in postnet.convs[:-1])
+
+
 def test_masked_batch_norm_uses_valid_frames_only() -> None:
     bn = MaskedBatchNorm1d(D, momentum=1.0)
     x = torch.randn(B, D, T)

@@ -279,12 +279,15 @@ class ConvBiLSTMEncoder(nn.Module):
 class PostnetConfig:
     """Tacotron 2's post-net: ``n_convs`` conv + batch-norm layers of ``channels`` (kernel ``kernel_size``, odd), tanh
     on all but the last, ``dropout`` after each; (B, T, n_mels) -> (B, T, n_mels) residual. ``channels`` 0 means no
-    post-net where a model makes it optional (voice conversion). Defaults: Shen et al. 2018."""
+    post-net where a model makes it optional (voice conversion). Defaults: Shen et al. 2018. ``zero_init_residual``
+    starts the last batch-norm's scale at 0 (Goyal et al. 2017), so the post-net begins as the identity instead of
+    adding a unit-variance residual to spectrograms normalised to [0, 1]."""
 
     channels: int = 512
     kernel_size: int = 5
     n_convs: int = 5
     dropout: float = 0.5
+    zero_init_residual: bool = False
 
     def __post_init__(self) -> None:
         if self.channels < 0:
@@ -311,6 +314,8 @@ class Postnet(nn.Module):
         self.convs = nn.ModuleList(
             _ConvBN(d_in, d_out, config.kernel_size) for d_in, d_out in zip(dims[:-1], dims[1:])
         )
+        if config.zero_init_residual:
+            nn.init.zeros_(self.convs[-1].bn.weight)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:  # (B, T, n_mels) -> (B, T, n_mels)
         mask, _ = _mask_and_lengths(x, lengths)
