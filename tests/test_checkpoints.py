@@ -123,6 +123,15 @@ def test_flat_tacotron_names_find_their_blocks():
     assert upgrade_flat_hyperparameters(Tacotron, nested) == nested  # already in the configs' layout: unchanged
 
 
+def test_a_flat_voice_conversion_checkpoints_linked_vocab_size_is_dropped():
+    from zoo.checkpoints import upgrade_flat_hyperparameters
+    from zoo.models.vc import VoiceConversion
+
+    kwargs = upgrade_flat_hyperparameters(VoiceConversion, {"vocab_size": 42, "encoder_hidden": 8, "lr": 0.002})
+    assert "vocab_size" not in kwargs and kwargs["net"].encoder.hidden == 8 and kwargs["training"].lr == 0.002
+    VoiceConversion(**kwargs)
+
+
 def test_a_module_built_in_python_saves_configs_the_safe_unpickler_reads(tmp_path):
     from zoo.checkpoints import load_weights_only
     from zoo.models.vc import VoiceConversion

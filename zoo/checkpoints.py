@@ -115,6 +115,9 @@ def checkpoint_arguments(cls: type, path: str | Path, what: str) -> dict[str, An
 _RENAMED = {"use_gst": "gst.enabled", "output": "output.kind"}
 # hyper-parameters models no longer take (prediction writing moved to ``callbacks.PredictionWriter``): dropped
 _RETIRED = frozenset({"predict_dir", "griffin_lim_iters"})
+# data-linked sizes the CLI once passed to every module; dropped where the module does not take them (voice
+# conversion's checkpoints carry an unused ``vocab_size``)
+_LINKED = frozenset({"vocab_size"})
 
 
 def upgrade_flat_hyperparameters(cls: type, hparams: dict[str, Any], apply_defaults: bool = True) -> dict[str, Any]:
@@ -152,7 +155,7 @@ def upgrade_flat_hyperparameters(cls: type, hparams: dict[str, Any], apply_defau
         if flat in params or flat.startswith("_"):  # the CLI's bookkeeping (_class_path, ...) stays
             out[flat] = value
             continue
-        if flat in _RETIRED:
+        if flat in _RETIRED or flat in _LINKED:  # _LINKED ones the module takes were kept just above
             continue
         if flat not in places:
             raise ValueError(f"the flat hyper-parameter {flat!r} is not a field of any of {cls.__name__}'s configs "
