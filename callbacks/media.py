@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from zoo.audio import AudioFrontEnd, save_wav
+from zoo.config import check_at_least
 from zoo.media import MediaSample
 from zoo.plotting import pyplot
 
@@ -37,10 +38,7 @@ class MediaCallback(Callback):
     """Base: picks the fixed examples, runs the model once per logging epoch, routes media to the logger."""
 
     def __init__(self, every_n_epochs: int = 1, num_examples: int = 4) -> None:
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, but got {every_n_epochs}")
-        if num_examples < 1:
-            raise ValueError(f"num_examples must be >= 1, but got {num_examples}")
+        check_at_least(1, every_n_epochs=every_n_epochs, num_examples=num_examples)
         self.every_n_epochs = every_n_epochs
         self.num_examples = num_examples
 

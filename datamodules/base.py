@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import BucketBatchSampler, ResumableDataLoader, ShardSampler
+from zoo.config import check_at_least
 from zoo.download import DownloadError
 from zoo.errors import DatasetNotFoundError
 
@@ -75,10 +76,8 @@ class ZooDataModule(L.LightningDataModule):
         super().__init__()
         if source not in ("real", "embedded"):
             raise ValueError(f"source must be 'real' or 'embedded', but got {source!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, but got {num_workers}")
+        check_at_least(1, batch_size=batch_size)
+        check_at_least(0, num_workers=num_workers)
         self.source = source
         self.root = root
         self.download = download

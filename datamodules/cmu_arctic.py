@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from datamodules.base import Source, download_or_explain, missing_data_message
-from datamodules.speech import ParallelDataset, PooledDataset, SpeechDataModule, Utterance, UtteranceDataset
-from zoo.audio import AudioConfig
+from datamodules.base import download_or_explain, missing_data_message
+from datamodules.speech import (
+    ParallelDataset, PooledDataset, SpeechDataModule, Utterance, UtteranceDataset, listed_utterances,
+)
 from zoo.download import CMU_ARCTIC_SPEAKERS, DATASETS, download_and_extract
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
-from zoo.text import DEFAULT_CHARACTERS
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +52,17 @@ def read_arctic_speaker(folder: Path, speaker: str) -> list[Utterance]:
     prompts = folder / "etc" / "txt.done.data"
     if not prompts.is_file():
         raise DatasetNotFoundError(f"{prompts} is missing: {folder} is not a CMU ARCTIC speaker folder")
-    utterances, empty, missing = [], [], []
+    return listed_utterances(prompts, _prompt_entries(prompts), folder / "wav", speaker, missing_wav_is_error=False)
+
+
+def _prompt_entries(prompts: Path) -> Iterator[tuple[str, str]]:
     for lineno, line in enumerate(prompts.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         m = _PROMPT_LINE.match(line.strip())
         if not m:
             raise DatasetFormatError(f"{prompts}:{lineno}: expected '( arctic_a0001 \"text\" )', got {line[:80]!r}")
-        utt_id, text = m.group(1), m.group(2).strip()
-        if not text:
-            empty.append(utt_id)
-            continue
-        wav = folder / "wav" / f"{utt_id}.wav"
-        if not wav.is_file():
-            missing.append(utt_id)
-            continue
-        utterances.append(Utterance(utt_id, wav, text, speaker))
-    if empty:
-        log.warning("%s: %d prompts with an empty text are left out: %s", prompts, len(empty), ", ".join(empty[:5]))
-    if missing:
-        log.warning("%s: %d prompts have no wav file and are left out: %s", folder, len(missing), ", ".join(missing[:5]))
-    if not utterances:
-        raise DatasetFormatError(f"{folder} holds no usable utterance")
-    return utterances
+        yield m.group(1), m.group(2).strip()
 
 
 class CMUArcticDataModule(SpeechDataModule):
@@ -88,31 +77,17 @@ class CMUArcticDataModule(SpeechDataModule):
 
     def __init__(
         self,
-        root: str = "data",
-        source: Source = "real",
-        download: bool = False,
+        *,
         mode: Mode = "parallel",
         split: Split = "seeded",
         source_speaker: str = "bdl",
         target_speaker: str = "slt",
-        audio: AudioConfig = AudioConfig(),
-        characters: str = DEFAULT_CHARACTERS,
-        load_linear: bool = False,
-        load_wav: bool = False,
-        batch_size: int = 32,
-        num_workers: int = 0,
         val_size: int = 50,
         test_size: int = 50,
-        max_frames: int | None = None,
         embedded_size: int = 100,
-        seed: int = 1234,
-        progress: bool = True,
-        cache_dir: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(source=source, root=root, download=download, audio=audio, characters=characters,
-                         load_linear=load_linear, load_wav=load_wav, batch_size=batch_size, num_workers=num_workers,
-                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress,
-                         cache_dir=cache_dir)
+        super().__init__(val_size=val_size, test_size=test_size, **kwargs)
         if mode not in ("parallel", "single", "pooled"):
             raise ValueError(f"mode must be 'parallel', 'single' or 'pooled', but got {mode!r}")
         if split not in ("seeded", "standard"):
@@ -122,7 +97,7 @@ class CMUArcticDataModule(SpeechDataModule):
                 raise ValueError(f"{name} must be one of {', '.join(CMU_ARCTIC_SPEAKERS)}, but got {spk!r}")
         if mode != "single" and source_speaker == target_speaker:
             raise ValueError(f"parallel mode needs two different speakers, but both are {source_speaker!r}")
-        if mode == "parallel" and (load_linear or load_wav):
+        if mode == "parallel" and self.kinds != ("mel",):
             raise ValueError("parallel mode yields mel spectrograms only; load_linear/load_wav need mode: single")
         if embedded_size < 10:
             raise ValueError(f"embedded_size must be >= 10, but got {embedded_size}")

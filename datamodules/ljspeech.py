@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from datamodules.base import Source, download_or_explain, missing_data_message
-from datamodules.speech import SpeechDataModule, Utterance, UtteranceDataset
-from zoo.audio import AudioConfig
+from datamodules.base import download_or_explain, missing_data_message
+from datamodules.speech import SpeechDataModule, Utterance, UtteranceDataset, listed_utterances
 from zoo.download import DATASETS, download_and_extract
 from zoo.errors import DatasetFormatError, DatasetNotFoundError
-from zoo.text import DEFAULT_CHARACTERS
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,10 @@ def read_ljspeech_metadata(folder: Path) -> list[Utterance]:
     meta = folder / "metadata.csv"
     if not meta.is_file():
         raise DatasetNotFoundError(f"{meta} is missing: {folder} is not an LJSpeech-1.1 folder")
-    utterances, empty, missing = [], [], []
+    return listed_utterances(meta, _metadata_entries(meta), folder / "wavs", "LJ", missing_wav_is_error=True)
+
+
+def _metadata_entries(meta: Path) -> Iterator[tuple[str, str]]:
     with open(meta, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
@@ -36,26 +39,7 @@ def read_ljspeech_metadata(folder: Path) -> list[Utterance]:
             fields = line.split("|")
             if len(fields) < 2 or not fields[0]:
                 raise DatasetFormatError(f"{meta}:{lineno}: expected 'id|text|normalized text', got {line[:80]!r}")
-            utt_id = fields[0].strip()
-            text = (fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]).strip()
-            if not text:
-                empty.append(utt_id)
-                continue
-            wav = folder / "wavs" / f"{utt_id}.wav"
-            if not wav.is_file():
-                missing.append(utt_id)
-                continue
-            utterances.append(Utterance(utt_id, wav, text, "LJ"))
-    if empty:
-        log.warning("%s: %d lines with an empty transcript are left out: %s", meta, len(empty), ", ".join(empty[:5]))
-    if missing:
-        raise DatasetFormatError(
-            f"{meta} lists {len(missing)} utterances whose wav file is missing from {folder / 'wavs'}: "
-            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
-        )
-    if not utterances:
-        raise DatasetFormatError(f"{meta} lists no usable utterance")
-    return utterances
+            yield fields[0].strip(), (fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]).strip()
 
 
 class LJSpeechDataModule(SpeechDataModule):
@@ -69,29 +53,8 @@ class LJSpeechDataModule(SpeechDataModule):
     set (for a corpus on read-only or shared storage).
     """
 
-    def __init__(
-        self,
-        root: str = "data",
-        source: Source = "real",
-        download: bool = False,
-        audio: AudioConfig = AudioConfig(),
-        characters: str = DEFAULT_CHARACTERS,
-        load_linear: bool = False,
-        load_wav: bool = False,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        val_size: int = 100,
-        test_size: int = 100,
-        max_frames: int | None = None,
-        embedded_size: int = 200,
-        seed: int = 1234,
-        progress: bool = True,
-        cache_dir: str | None = None,
-    ) -> None:
-        super().__init__(source=source, root=root, download=download, audio=audio, characters=characters,
-                         load_linear=load_linear, load_wav=load_wav, batch_size=batch_size, num_workers=num_workers,
-                         val_size=val_size, test_size=test_size, max_frames=max_frames, seed=seed, progress=progress,
-                         cache_dir=cache_dir)
+    def __init__(self, *, val_size: int = 100, test_size: int = 100, embedded_size: int = 200, **kwargs: Any) -> None:
+        super().__init__(val_size=val_size, test_size=test_size, **kwargs)
         if embedded_size < 10:
             raise ValueError(f"embedded_size must be >= 10, but got {embedded_size}")
         self.embedded_size = embedded_size

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from datamodules.base import Source, ZooDataModule, progress_iter, split_indices
 from datamodules.batches import ParallelBatch, SpeechBatch, pad_sequences
 from zoo.audio import AudioConfig, AudioError, AudioFrontEnd, load_wav
+from zoo.errors import DatasetFormatError
 from zoo.text import DEFAULT_CHARACTERS, SymbolTable
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,34 @@ def _fingerprint(utterances: Sequence[Utterance]) -> str:
         st = u.wav_path.stat()
         h.update(f"{u.id}\t{u.wav_path.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
+
+
+def listed_utterances(listing: Path, entries: Iterable[tuple[str, str]], wav_dir: Path, speaker: str, *,
+                      missing_wav_is_error: bool) -> list[Utterance]:
+    """A corpus listing's ``(id, transcript)`` entries as utterances with ``wav_dir/<id>.wav``: an empty transcript is
+    left out with a warning naming it; a missing wav is left out with a warning, or with ``missing_wav_is_error``
+    (a corpus that ships every listed wav) a format error naming the first five; no utterance left is a format
+    error."""
+    utterances, empty, missing = [], [], []
+    for utt_id, text in entries:
+        wav = wav_dir / f"{utt_id}.wav"
+        if not text:
+            empty.append(utt_id)
+        elif not wav.is_file():
+            missing.append(utt_id)
+        else:
+            utterances.append(Utterance(utt_id, wav, text, speaker))
+    if empty:
+        log.warning("%s: %d entries with an empty transcript are left out: %s", listing, len(empty), ", ".join(empty[:5]))
+    if missing and missing_wav_is_error:
+        raise DatasetFormatError(f"{listing} lists {len(missing)} utterances whose wav file is missing from {wav_dir}: "
+                                 f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if missing:
+        log.warning("%s: %d entries have no wav file in %s and are left out: %s", listing, len(missing), wav_dir,
+                    ", ".join(missing[:5]))
+    if not utterances:
+        raise DatasetFormatError(f"{listing} lists no usable utterance")
+    return utterances
 
 
 class FeatureStore:
@@ -317,10 +346,13 @@ def split_sizes(n: int, val_size: int, test_size: int) -> tuple[int, int]:
 class SpeechDataModule(ZooDataModule):
     """Base of the speech DataModules: the AudioConfig, the symbol table, feature caching and bucketing."""
 
-    def __init__(self, *, source: Source, root: str, download: bool, audio: AudioConfig, characters: str,
-                 load_linear: bool, load_wav: bool, batch_size: int, num_workers: int, val_size: int,
-                 test_size: int, max_frames: int | None, seed: int, progress: bool,
+    def __init__(self, *, val_size: int, test_size: int, root: str = "data", source: Source = "real",
+                 download: bool = False, audio: AudioConfig = AudioConfig(), characters: str = DEFAULT_CHARACTERS,
+                 load_linear: bool = False, load_wav: bool = False, batch_size: int = 32, num_workers: int = 0,
+                 max_frames: int | None = None, seed: int = 1234, progress: bool = True,
                  cache_dir: str | None = None) -> None:
+        """The arguments every speech corpus takes (a subclass declares its own and passes these on as
+        ``**kwargs``: the CLI reads them from here); ``val_size`` and ``test_size`` are the corpus's own defaults."""
         super().__init__(source=source, root=root, download=download, batch_size=batch_size,
                          num_workers=num_workers, seed=seed)
         if not isinstance(audio, AudioConfig):

@@ -377,34 +377,18 @@ class AudioFrontEnd(torch.nn.Module):
 
     # -- STFT ---------------------------------------------------------------------------------------------------
 
-    def _stft(self, wav: torch.Tensor) -> torch.Tensor:
+    def _frames(self, dtype: torch.dtype) -> dict:
+        """The framing both transforms share: the config's FFT, hop and window sizes, a centred one-sided STFT."""
         c = self.config
-        return torch.stft(
-            wav,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            win_length=c.win_length,
-            window=self.window.to(wav.dtype),
-            center=True,
-            pad_mode="reflect",
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )  # (B, n_freq, frames)
+        return {"n_fft": c.n_fft, "hop_length": c.hop_length, "win_length": c.win_length,
+                "window": self.window.to(dtype), "center": True, "normalized": False, "onesided": True}
+
+    def _stft(self, wav: torch.Tensor) -> torch.Tensor:
+        # (B, n_freq, frames)
+        return torch.stft(wav, **self._frames(wav.dtype), pad_mode="reflect", return_complex=True)
 
     def _istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        c = self.config
-        return torch.istft(
-            spec,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            win_length=c.win_length,
-            window=self.window.to(spec.real.dtype),
-            center=True,
-            normalized=False,
-            onesided=True,
-            length=length,
-        )  # (B, length)
+        return torch.istft(spec, **self._frames(spec.real.dtype), length=length)  # (B, length)
 
     def stft_magnitude(self, wav: torch.Tensor) -> torch.Tensor:
         """|STFT| of ``wav`` as given (no pre-emphasis): (..., T) -> (..., n_freq, 1 + T // hop_length)."""

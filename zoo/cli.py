@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -55,8 +57,12 @@ class ZooCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         configure_wandb_mode()
 
+    def _run_config(self) -> Any:
+        """The parsed config of this run: the subcommand's, or the whole one of a ``run=False`` CLI."""
+        return self.config[self.subcommand] if self.subcommand else self.config
+
     def _check_ckpt(self) -> None:
-        check_checkpoint_matches(self.config[self.subcommand].get("ckpt_path"), self.model)
+        check_checkpoint_matches(self._run_config().get("ckpt_path"), self.model)
 
     def before_validate(self) -> None:
         self._check_ckpt()
@@ -90,7 +96,7 @@ class ZooCLI(LightningCLI):
         loggers = [lg for lg in self.trainer.loggers if isinstance(lg, WandbLogger)]
         if not loggers or not self.trainer.is_global_zero:
             return
-        text = self._parser(self.subcommand).dump(self.config[self.subcommand], skip_none=False)
+        text = self._parser(self.subcommand).dump(self._run_config(), skip_none=False)
         for logger in loggers:
             path = Path(logger.experiment.dir) / "zoo_config.yaml"
             path.write_text(f"# git commit: {commit or 'unknown'}\n{text}")
@@ -119,6 +125,41 @@ def reproduce(argv: list[str]) -> None:
     importlib.import_module(module).main(argv[1:])
 
 
+def build_cli(args: list[str] | None, run: bool = True) -> ZooCLI:
+    """The zoo's CLI over ``args``: with ``run`` the subcommand (``fit``, ``validate``, ...) runs; without it (no
+    subcommand in ``args``) the model, data and trainer are only built, for a program to drive
+    (``zoo.reproduce_common.fit_stage``)."""
+    import_experiments()
+    return ZooCLI(
+        LightningModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        run=run,
+        parser_kwargs={"parser_mode": "omegaconf", "default_env": False},
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+        # every run's checkpoints carry the RNG states, so `fit --ckpt_path` resumes exactly
+        trainer_defaults={"callbacks": [RNGStateCallback()]},
+    )
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Errors the user can fix (missing data, bad checkpoint, a value a config refuses) end the program with one
+    clear line, not a deep traceback (``ZOO_TRACEBACK=1`` keeps it); jsonargparse re-raises a config's own error as
+    its parser's, so the chain is searched."""
+    try:
+        yield
+    except Exception as err:
+        user = user_error_in(err)
+        if user is None or os.environ.get("ZOO_TRACEBACK"):
+            raise
+        print(f"error: {user}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``python -m zoo`` and the ``zoo`` console script."""
     argv = sys.argv[1:] if args is None else args
@@ -128,27 +169,7 @@ def main(args: list[str] | None = None) -> None:
     if argv and argv[0] in ("convert", "score", "synthesize"):
         importlib.import_module(f"zoo.{argv[0]}").main(argv[1:])
         return
-    import_experiments()
     if args is None and len(sys.argv) <= 1:
         args = ["--help"]
-    try:
-        ZooCLI(
-            LightningModule,
-            LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=args,
-            parser_kwargs={"parser_mode": "omegaconf", "default_env": False},
-            save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,
-            # every run's checkpoints carry the RNG states, so `fit --ckpt_path` resumes exactly
-            trainer_defaults={"callbacks": [RNGStateCallback()]},
-        )
-    except Exception as err:
-        # Errors the user can fix (missing data, bad checkpoint, a value a config refuses) are one clear line, not a
-        # deep traceback; jsonargparse re-raises a config's own error as its parser's, so the chain is searched.
-        user = user_error_in(err)
-        if user is None or os.environ.get("ZOO_TRACEBACK"):
-            raise
-        print(f"error: {user}", file=sys.stderr)
-        sys.exit(2)
+    with user_errors():
+        build_cli(args)

@@ -71,6 +71,13 @@ def check_non_negative(owner: str, **values: int | float) -> None:
             raise ValueError(f"{owner}.{name} must be >= 0, but got {value}")
 
 
+def check_at_least(minimum: int, **values: int) -> None:
+    """Counts and sizes a user passes as plain arguments (no config owner to name): each at least ``minimum``."""
+    for name, value in values.items():
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, but got {value}")
+
+
 def check_fraction(owner: str, **values: float) -> None:
     """Dropout-like probabilities: in [0, 1)."""
     for name, value in values.items():

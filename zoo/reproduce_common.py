@@ -53,18 +53,23 @@ def merge_configs(base: dict, over: dict) -> dict:
 
 
 def fit_stage(config: Path, overrides: dict, run_dir: Path, extra_args: Sequence[str] = ()) -> float:
-    """``python -m zoo fit --config CONFIG --config RUN_DIR/overrides.yaml [EXTRA_ARGS]`` in this process; returns the
-    seconds.
+    """One training stage: the zoo CLI built over ``--config CONFIG --config RUN_DIR/overrides.yaml [EXTRA_ARGS]``
+    (``ZooCLI(run=False)``, so exactly what ``python -m zoo fit`` with those files would build), then
+    ``trainer.fit``; returns the seconds.
 
-    The override file, written beside the stage's results, holds the exact settings of the run. A WandbLogger's
-    run is finished afterwards, else the next stage's logger would reuse it."""
-    from zoo.cli import main
+    The override file, written beside the stage's results, holds the stage's settings, and the CLI saves the whole
+    resolved config (``config.yaml``) in its log folder. A WandbLogger's run is finished afterwards, else the next
+    stage's logger would reuse it."""
+    from zoo.cli import build_cli, user_errors
 
     run_dir.mkdir(parents=True, exist_ok=True)
     override_file = run_dir / "overrides.yaml"
     override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
     start = time.perf_counter()
-    main(["fit", "--config", str(config), "--config", str(override_file), *extra_args])
+    with user_errors():
+        cli = build_cli(["--config", str(config), "--config", str(override_file), *extra_args], run=False)
+        cli.before_fit()
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     seconds = time.perf_counter() - start
     loggers = overrides.get("trainer", {}).get("logger") or []
     if any("WandbLogger" in lg.get("class_path", "") for lg in (loggers if isinstance(loggers, list) else [loggers])):

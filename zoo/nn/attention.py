@@ -55,7 +55,8 @@ class AttentionOutput(NamedTuple):
 
 
 class Attention(nn.Module):
-    """Base class of the decoder attentions; subclasses implement `forward`."""
+    """Base class of the decoder attentions: one decoder step's weights (a subclass's ``_align``), the context they
+    read from the memory and the new state."""
 
     def process_memory(self, memory: Tensor) -> Tensor:
         """Per-utterance projection of the memory, (B, T_enc, D_mem) -> (B, T_enc, A)."""
@@ -75,12 +76,15 @@ class Attention(nn.Module):
         mask: Tensor | None,
         state: AttentionState,
     ) -> AttentionOutput:
-        raise NotImplementedError
-
-    @staticmethod
-    def _context(weights: Tensor, memory: Tensor) -> Tensor:
+        weights, means = self._align(query, processed_memory, mask, state)  # (B, T_enc) float32, GMM means or as was
         # bmm in memory's dtype: a float32 `weights` against bf16 memory would fail outside autocast
-        return torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)  # (B, D_mem)
+        context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)  # (B, D_mem)
+        return AttentionOutput(context, weights, AttentionState(weights, state.cumulative + weights, means))
+
+    def _align(self, query: Tensor, processed: Tensor, mask: Tensor | None, state: AttentionState) -> tuple[Tensor, ...]:
+        """This step's weights over the encoder steps (zero on padding) and the state's ``means``; ``processed`` is
+        ``process_memory``'s output."""
+        raise NotImplementedError
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -126,22 +130,12 @@ class BahdanauAttention(Attention):
     def _location_term(self, state: AttentionState) -> Tensor | float:
         return 0.0
 
-    def forward(
-        self,
-        query: Tensor,
-        memory: Tensor,
-        processed_memory: Tensor,
-        mask: Tensor | None,
-        state: AttentionState,
-    ) -> AttentionOutput:
+    def _align(self, query: Tensor, processed: Tensor, mask: Tensor | None, state: AttentionState) -> tuple[Tensor, ...]:
         processed_query = self.query_layer(query).unsqueeze(1)  # (B, 1, A)
-        hidden = torch.tanh(processed_query + processed_memory + self._location_term(state))  # (B, T_enc, A)
+        hidden = torch.tanh(processed_query + processed + self._location_term(state))  # (B, T_enc, A)
         # float32 from here on: bf16 energies make a coarse, unstable softmax
         energies = self.v(hidden).squeeze(-1).float() * self.inverse_temperature  # (B, T_enc)
-        weights = normalize_energies(energies, mask, self.normalization)  # (B, T_enc)
-        context = self._context(weights, memory)  # (B, D_mem)
-        new_state = AttentionState(weights, state.cumulative + weights, state.means)
-        return AttentionOutput(context, weights, new_state)
+        return normalize_energies(energies, mask, self.normalization), state.means  # (B, T_enc)
 
 
 class LocationSensitiveAttention(BahdanauAttention):
@@ -202,28 +196,19 @@ class GMMAttention(Attention):
         means = memory.new_zeros(memory.shape[0], self.n_components, dtype=torch.float32)  # (B, K)
         return state._replace(means=means)
 
-    def forward(
-        self,
-        query: Tensor,
-        memory: Tensor,
-        processed_memory: Tensor,
-        mask: Tensor | None,
-        state: AttentionState,
-    ) -> AttentionOutput:
+    def _align(self, query: Tensor, processed: Tensor, mask: Tensor | None, state: AttentionState) -> tuple[Tensor, ...]:
         params = self.mlp(query).float().view(-1, 3, self.n_components)  # (B, 3, K)
         mixture = torch.softmax(params[:, 0], dim=-1)  # (B, K)
         # softplus keeps the offsets positive, so the means can only move forward
         means = state.means + F.softplus(params[:, 1])  # (B, K)
         sigma = F.softplus(params[:, 2]) + self.MIN_SIGMA  # (B, K)
-        positions = torch.arange(memory.shape[1], device=memory.device, dtype=torch.float32)  # (T_enc,)
+        positions = torch.arange(processed.shape[1], device=processed.device, dtype=torch.float32)  # (T_enc,)
         z = (positions.view(1, 1, -1) - means.unsqueeze(-1)) / sigma.unsqueeze(-1)  # (B, K, T_enc)
         density = torch.exp(-0.5 * z**2) / (sigma.unsqueeze(-1) * math.sqrt(2 * math.pi))  # (B, K, T_enc)
         weights = (mixture.unsqueeze(-1) * density).sum(dim=1)  # (B, T_enc)
         if mask is not None:
             weights = weights * mask
-        context = self._context(weights, memory)  # (B, D_mem)
-        new_state = AttentionState(weights, state.cumulative + weights, means)
-        return AttentionOutput(context, weights, new_state)
+        return weights, means
 
 
 def _inverse_softplus(y: float) -> float:
