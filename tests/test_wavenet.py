@@ -23,6 +23,7 @@ from zoo.losses.mixture import (
     sample_gaussian,
 )
 from zoo.losses.output_distribution import OutputConfig, make_output_distribution
+import zoo.nn.wavenet as wavenet_module
 from zoo.nn.wavenet import (
     ConditionUpsampler,
     WaveNet,
@@ -270,12 +271,14 @@ def test_upsampler_length_and_initial_alignment(mode: str):
         torch.testing.assert_close(c, F.leaky_relu(mel, 0.4).repeat_interleave(8, -1))
 
 
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
 @pytest.mark.parametrize(("output", "kernel_size"), [("mol", 3), ("gaussian", 3), ("categorical", 3), ("mol", 2)])
-def test_fast_generation_equals_naive_recomputation(output: str, kernel_size: int):
+def test_fast_generation_equals_naive_recomputation(output: str, kernel_size: int, backend: str, monkeypatch):
     net, dist = _tiny(output, num_speakers=3, speaker_channels=4, kernel_size=kernel_size)
     mel = torch.rand(2, 5, 8, dtype=torch.float64)  # 8 frames x hop 6 = 48 samples > receptive field (29 or 15)
     speakers = torch.tensor([2, 0])
-    fast = net.generate(48, mel, speakers, generators=torch.Generator().manual_seed(5))
+    monkeypatch.setattr(wavenet_module._NumpySteps, "CHUNK", 7)  # the conditioning precomputed in several chunks
+    fast = net.generate(48, mel, speakers, generators=torch.Generator().manual_seed(5), backend=backend)
     naive = net.generate_naive(48, mel, speakers, generators=torch.Generator().manual_seed(5))
     assert fast.shape == (2, 48) and fast.abs().max() <= 1
     torch.testing.assert_close(fast, naive, rtol=0, atol=1e-10)
@@ -285,19 +288,25 @@ def test_fast_generation_equals_naive_recomputation(output: str, kernel_size: in
                                fast, rtol=0, atol=1e-10)
 
 
-def test_batched_generation_equals_per_utterance():
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_batched_generation_equals_per_utterance(backend: str):
     net, dist = _tiny("mol")
     mel = torch.rand(3, 5, 4, dtype=torch.float64)
     gens = [torch.Generator().manual_seed(10 + i) for i in range(3)]
-    batched = net.generate(24, mel, generators=gens)
+    batched = net.generate(24, mel, generators=gens, backend=backend)
     for i in range(3):
-        single = net.generate(24, mel[i : i + 1], generators=[torch.Generator().manual_seed(10 + i)])
+        single = net.generate(24, mel[i : i + 1], generators=[torch.Generator().manual_seed(10 + i)], backend=backend)
         torch.testing.assert_close(batched[i : i + 1], single, rtol=0, atol=1e-12)
 
 
 def test_unconditional_net_and_bad_sizes():
     net, dist = _tiny("gaussian", cond_channels=0)
     assert net.generate(10, batch_size=2, generators=torch.Generator().manual_seed(0)).shape == (2, 10)
+    torch.testing.assert_close(net.generate(10, batch_size=2, generators=torch.Generator().manual_seed(0), backend="numpy"),
+                               net.generate(10, batch_size=2, generators=torch.Generator().manual_seed(0), backend="torch"),
+                               rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="backend"):
+        net.generate(10, batch_size=2, backend="jax")
     with pytest.raises(ValueError, match="multiple of stacks"):
         WaveNetConfig(layers=10, stacks=3)
     with pytest.raises(ValueError, match="gate_channels"):

@@ -15,8 +15,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit as _expit
 from torch import nn
 
 from zoo.config import block_config, check_fraction, check_positive, freeze_sequences
@@ -268,16 +270,23 @@ class WaveNet(nn.Module):
     @torch.no_grad()
     def generate(self, num_samples: int, mel: torch.Tensor | None = None,
                  speakers: torch.Tensor | None = None, batch_size: int | None = None, generators: Generators = None,
-                 progress: Callable[[int], None] | None = None) -> torch.Tensor:
+                 progress: Callable[[int], None] | None = None, backend: str = "auto") -> torch.Tensor:
         """Fast generation (Paine et al.): each layer keeps a queue of its past inputs, so a sample costs one step
         of every layer. Returns (B, num_samples) in [-1, 1]. ``batch_size`` is needed only without mel/speakers.
 
         ``generators``: one ``torch.Generator`` for the batch, or one per utterance (then an utterance's samples do
-        not depend on the rest of the batch). ``progress(n)`` is called every 1000 samples.
+        not depend on the rest of the batch). ``progress(n)`` is called every 1000 samples. ``backend``: "torch"
+        (any device), "numpy" (the same steps in NumPy: on CPU a step of a few small matrix products is bound by
+        per-operation overhead, about 1 us in NumPy against several in eager torch) or "auto" (NumPy on CPU in
+        float32/float64, else torch); both give the samples of ``generate_naive``.
         """
         batch, dist = _batch_size(mel, speakers, batch_size), self.dist
         c, g, noise, x = self._prepare(batch, num_samples, mel, speakers, generators)
         x = x[..., 0]  # (B, in_channels)
+        if backend not in ("auto", "torch", "numpy"):
+            raise ValueError(f"backend must be auto, torch or numpy, but got {backend!r}")
+        if backend == "numpy" or (backend == "auto" and x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES):
+            return _NumpySteps(self, c, g, batch).run(x, noise, num_samples, progress)
         blocks = list(self.blocks)
         queues = [_Queue(batch, b.conv.in_channels, b.padding, x) for b in blocks]
         # Per-step weights laid out once. Everything additive that does not depend on the past goes into one
@@ -335,6 +344,87 @@ class WaveNet(nn.Module):
             out[:, t] = sample[:, 0]
             inputs = torch.cat([inputs, dist.input_features(sample)], dim=-1)
         return out
+
+
+_NUMPY_DTYPES = (torch.float32, torch.float64)
+
+
+class _NumpySteps:
+    """``WaveNet.generate``'s per-sample loop in NumPy, with the same fusions as the torch loop: the conditioning
+    and biases of every layer precomputed for a chunk of samples in one matrix product, the skip and residual
+    1x1 convs of a layer in one product. Each layer's queue is a ring of ``(k - 1) * dilation`` past inputs,
+    slot ``t mod length``. Sampling stays in torch (the output distribution's own code), one call per sample."""
+
+    CHUNK = 1024  # samples whose conditioning is precomputed at once: bounds memory on long utterances
+
+    def __init__(self, net: WaveNet, c: torch.Tensor | None, g: torch.Tensor | None, batch: int) -> None:
+        blocks = list(net.blocks)
+        k = net.kernel_size
+        as_np = as_numpy
+        r = blocks[0].conv.in_channels
+        # conv weight (G, R, k) -> (k * R, G), rows ordered as the taps [x_{t-(k-1)d}, ..., x_{t-d}, x_t]
+        self.conv_w = [as_np(b.conv.weight.permute(2, 1, 0).reshape(k * r, -1)) for b in blocks]
+        self.lengths = [b.padding for b in blocks]
+        self.dilations, self.k, self.gate = [b.dilation for b in blocks], k, blocks[0].conv.out_channels
+        self.skip_channels = blocks[0].skip.out_channels
+        self.out_w = [as_np(torch.cat([b.skip.weight[..., 0], b.out.weight[..., 0]]).t() if b.out is not None
+                            else b.skip.weight[..., 0].t()) for b in blocks]  # (G/2, S + R), (G/2, S) last
+        self.out_b = [as_np(torch.cat([b.skip.bias, b.out.bias]) if b.out is not None else b.skip.bias) for b in blocks]
+        step_bias = torch.cat([b.conv.bias for b in blocks])  # (L * G,)
+        if g is not None:
+            step_bias = step_bias + torch.cat([b.gcond(g)[..., 0] for b in blocks], dim=1)  # (B, L * G)
+        self.step_bias = step_bias.expand(batch, -1)
+        self.cond_w = torch.cat([b.cond.weight[..., 0] for b in blocks]) if c is not None else None  # (L * G, C)
+        self.c = c
+        self.first_w, self.first_b = as_np(net.first.weight[..., 0].t()), as_np(net.first.bias)
+        self.h1_w, self.h1_b = as_np(net.head1.weight[..., 0].t()), as_np(net.head1.bias)
+        self.h2_w, self.h2_b = as_np(net.head2.weight[..., 0].t()), as_np(net.head2.bias)
+        self.scale_skip = math.sqrt(1.0 / len(blocks))
+        self.dist = net.dist
+
+    def _pre(self, t0: int, t1: int) -> np.ndarray:
+        """(t1 - t0, B, L * G): every layer's conv bias + local + global conditioning for samples t0 .. t1 - 1."""
+        if self.c is None:
+            return as_numpy(self.step_bias).copy()[None].repeat(t1 - t0, axis=0)
+        pre = F.linear(self.c[..., t0:t1].transpose(1, 2), self.cond_w) + self.step_bias.unsqueeze(1)  # (B, n, L*G)
+        return np.ascontiguousarray(as_numpy(pre).transpose(1, 0, 2))
+
+    def run(self, x: torch.Tensor, noise: torch.Tensor, num_samples: int,
+            progress: Callable[[int], None] | None) -> torch.Tensor:
+        x_np = as_numpy(x)  # (B, in_channels)
+        batch, r = x_np.shape[0], self.first_w.shape[1]
+        queues = [np.zeros((length, batch, r), dtype=x_np.dtype) for length in self.lengths]
+        half, s, sqrt_half = self.gate // 2, self.skip_channels, math.sqrt(0.5)
+        offsets = [j * d for d in self.dilations for j in range(self.k - 1, 0, -1)]
+        out = x.new_empty(batch, num_samples)
+        for t0 in range(0, num_samples, self.CHUNK):
+            pre_chunk = self._pre(t0, min(t0 + self.CHUNK, num_samples))
+            for t in range(t0, t0 + pre_chunk.shape[0]):
+                pre_t = pre_chunk[t - t0]  # (B, L * G)
+                h = x_np @ self.first_w + self.first_b  # (B, R)
+                skips = None
+                for i, queue in enumerate(queues):
+                    length, lo = self.lengths[i], i * (self.k - 1)
+                    taps = np.concatenate([*(queue[(t - o) % length] for o in offsets[lo : lo + self.k - 1]), h], axis=1)
+                    queue[t % length] = h  # after reading: for k = 2 this slot held x[t - d]
+                    gates = pre_t[:, i * self.gate : (i + 1) * self.gate] + taps @ self.conv_w[i]  # (B, G)
+                    z = np.tanh(gates[:, :half]) * _expit(gates[:, half:])  # (B, G/2)
+                    zo = z @ self.out_w[i] + self.out_b[i]  # (B, S + R)
+                    skips = zo[:, :s] if skips is None else skips + zo[:, :s]
+                    if zo.shape[1] > s:
+                        h = (zo[:, s:] + h) * sqrt_half
+                hidden = np.maximum(np.maximum(skips * self.scale_skip, 0) @ self.h1_w + self.h1_b, 0)
+                y_hat = torch.from_numpy(hidden @ self.h2_w + self.h2_b)  # (B, out_channels)
+                sample = self.dist.sample(y_hat.unsqueeze(-1), noise[..., t : t + 1])  # (B, 1)
+                out[:, t] = sample[:, 0]
+                x_np = as_numpy(self.dist.input_features(sample)[..., 0])
+                if progress is not None and (t + 1) % 1000 == 0:
+                    progress(1000)
+        return out
+
+
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
 
 
 def _batch_size(mel: torch.Tensor | None, speakers: torch.Tensor | None, batch_size: int | None) -> int:
