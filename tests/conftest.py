@@ -14,6 +14,15 @@ import soundfile as sf
 os.environ.setdefault("WANDB_MODE", "offline")  # never reach for the network from a test
 os.environ.setdefault("WANDB_SILENT", "true")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs the suite in several processes (pyproject's addopts): each gets its share of the cores for
+    # torch's threads, else N workers of all-core thread pools oversubscribe the machine
+    import torch
+
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, _cores // _workers))
+
 TEXTS = [
     "Printing, in the only sense with which we are at present concerned.",
     "The earliest book printed with movable types, the Gutenberg Bible.",
