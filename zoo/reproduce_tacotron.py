@@ -19,7 +19,6 @@ the alignments.
 
 from __future__ import annotations
 
-import csv
 import math
 import shlex
 import time
@@ -31,8 +30,8 @@ import torch
 from zoo.media import write_prediction
 from zoo.report import write_report
 from zoo.reproduce_common import (
-    CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, reproduce_parser, stage_datamodule,
-    stage_loggers, wandb_ids,
+    CONFIG_DIR, fit_stage, load_preset, merge_configs, preset_names, read_metrics, reproduce_parser,
+    stage_datamodule, stage_loggers, wandb_ids,
 )
 
 MODELS = ("tacotron", "tacotron2")
@@ -71,8 +70,7 @@ def _fit(name: str, overrides: dict, out: Path) -> tuple[Path, float]:
 
 def _val_curve(run_dir: Path) -> list[dict[str, float]]:
     """(step, diagonality, focus rate, val loss) after every validation epoch of the run."""
-    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
-        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+    rows = read_metrics(run_dir)
     return [{"epoch": int(r["epoch"]), "step": int(r["step"]) + 1, "diagonality": r["val/diagonality"],
              "focus_rate": r["val/focus_rate"], "loss": r["val/loss"]} for r in rows if "val/diagonality" in r]
 
