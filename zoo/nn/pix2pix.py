@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from zoo.config import block_config, check_fraction, check_positive
+from zoo.sequence import pad_to_multiple
 
 Norm = Literal["batch", "instance"]
 
@@ -92,12 +92,6 @@ def check_unet_size(depth: int, size: tuple[int, int]) -> None:
             f"2**{depth} = {m}, but got {h}×{w} (mel bins × frames); use depth <= {max_depth} or a size that is "
             f"a multiple of {m}"
         )
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int, value: float) -> torch.Tensor:
-    """Pad the last two dims of (B, C, H, W) at the end (top / right) with ``value`` up to a multiple of ``multiple``."""
-    h, w = x.shape[-2:]
-    return F.pad(x, (0, -w % multiple, 0, -h % multiple), value=value)
 
 
 class _Down(nn.Module):
@@ -208,7 +202,9 @@ class UNetGenerator(nn.Module):
         """Fully convolutional inference on any (B, C, H, W): pad H and W at the end with ``pad_value`` (the
         silence level) to multiples of 2**depth, run, and crop back to (B, C_out, H, W)."""
         h, w = x.shape[-2:]
-        return self(pad_to_multiple(x, self.multiple, pad_value))[..., :h, :w]
+        padded = pad_to_multiple(x, self.multiple, dim=-2, value=pad_value)  # mel bins
+        padded = pad_to_multiple(padded, self.multiple, dim=-1, value=pad_value)  # frames
+        return self(padded)[..., :h, :w]
 
 
 def patchgan_receptive_field(n_layers: int) -> int:
