@@ -17,7 +17,8 @@ from zoo.audio import AudioConfig
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
 from zoo.metrics.mel_distance import dtw_path, mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
-from zoo.models.vc import VCTrainingConfig, VoiceConversion, distill_weight_at, load_net_weights
+from zoo.checkpoints import load_net_weights
+from zoo.models.vc import VCTrainingConfig, VoiceConversion, distill_weight_at
 from zoo.nn.tacotron_blocks import PostnetConfig
 from zoo.nn.vc import VC_DECODER, PyramidalBLSTMEncoder, PyramidalEncoderConfig, Seq2SeqVC, Seq2SeqVCConfig, pyramid_lengths
 

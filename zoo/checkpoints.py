@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,28 @@ def report_state_dict_mismatch(path: str | Path, saved: dict[str, torch.Tensor],
         if items:
             parts.append(f"{len(items)} {title} ({'; '.join(items[:3])}{'; ...' if len(items) > 3 else ''})")
     raise CheckpointError(f"checkpoint {path} does not match this model's configuration: " + ", ".join(parts))
+
+
+def load_net_weights(net: torch.nn.Module, path: str | Path, what: str = "init_from", prefix: str = "net.") -> None:
+    """Load the ``prefix``-ed weights of a Lightning checkpoint into ``net`` (weights only, strict), or raise
+    ``CheckpointError`` naming ``what``, the file and every missing, unexpected or mis-shaped tensor."""
+    try:
+        saved = load_weights_only(path)["state_dict"]
+        state = {k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)}
+        report_state_dict_mismatch(path, state, net.state_dict())
+    except CheckpointError as err:
+        raise CheckpointError(f"{what}: {err}") from err
+    net.load_state_dict(state)
+
+
+def load_frozen_net(module_cls: type, path: str | Path, what: str,
+                    build: Callable[[dict[str, Any]], torch.nn.Module]) -> torch.nn.Module:
+    """A network frozen for use inside another model (a distillation teacher): ``build`` makes it from the
+    checkpoint's ``module_cls`` arguments (``checkpoint_arguments``), its weights are loaded strictly, and it is
+    returned in eval mode without gradients."""
+    net = build(checkpoint_arguments(module_cls, path, what))
+    load_net_weights(net, path, what)
+    return net.eval().requires_grad_(False)
 
 
 def load_experiment(path: str | Path, accepted: dict[str, str], what: str) -> Any:

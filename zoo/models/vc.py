@@ -29,7 +29,7 @@ from torch import Tensor
 from datamodules.batches import ParallelBatch, SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
 from zoo.config import block_config, check_non_negative, config_from_value
-from zoo.checkpoints import checkpoint_arguments, load_weights_only, report_state_dict_mismatch
+from zoo.checkpoints import checkpoint_arguments, load_frozen_net, load_net_weights
 from zoo.errors import CheckpointError
 from zoo.losses.distillation import attention_distillation_loss
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
@@ -52,31 +52,10 @@ def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | No
     return weight * max(0.0, 1.0 - epoch / epochs)
 
 
-def _read_checkpoint(path: str | Path, what: str) -> dict[str, Any]:
-    try:
-        return load_weights_only(path)
-    except CheckpointError as err:
-        raise CheckpointError(f"{what}: {err}") from err
-
-
-def load_net_weights(net: torch.nn.Module, path: str | Path, what: str = "init_from", prefix: str = "net.") -> None:
-    """Load the ``prefix``-ed weights of a Lightning checkpoint into ``net`` (weights only, strict), or raise
-    ``CheckpointError`` naming the file and every missing, unexpected or mis-shaped tensor."""
-    state = {k[len(prefix):]: v for k, v in _read_checkpoint(path, what)["state_dict"].items() if k.startswith(prefix)}
-    try:
-        report_state_dict_mismatch(path, state, net.state_dict())
-    except CheckpointError as err:
-        raise CheckpointError(f"{what}: {err}") from err
-    net.load_state_dict(state)
-
-
 def load_teacher(path: str | Path) -> Seq2SeqVC:
     """The frozen teacher of a VoiceConversion checkpoint: its net rebuilt from the checkpoint's hyper-parameters,
     in eval mode, without gradients."""
-    kwargs = checkpoint_arguments(VoiceConversion, path, "teacher")
-    teacher = Seq2SeqVC(kwargs["audio"].n_mels, kwargs["net"])
-    load_net_weights(teacher, path, "teacher")
-    return teacher.eval().requires_grad_(False)
+    return load_frozen_net(VoiceConversion, path, "teacher", lambda kw: Seq2SeqVC(kw["audio"].n_mels, kw["net"]))
 
 
 def load_model(path: str | Path) -> VoiceConversion:
@@ -337,4 +316,4 @@ class VoiceConversion(L.LightningModule):
         return predictions
 
 
-__all__ = ["VCTrainingConfig", "VoiceConversion", "distill_weight_at", "load_model", "load_net_weights", "load_teacher"]
+__all__ = ["VCTrainingConfig", "VoiceConversion", "distill_weight_at", "load_model", "load_teacher"]
