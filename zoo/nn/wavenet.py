@@ -292,10 +292,7 @@ class WaveNet(nn.Module):
         # Per-step weights laid out once. Everything additive that does not depend on the past goes into one
         # matmul per step for all layers: the conv biases, the local conditioning, the (constant) speaker term.
         conv_wt = [b.conv.weight.flatten(1).t() for b in blocks]  # (R * k, G): rows match taps (B, R, k).flatten(1)
-        step_bias = torch.cat([b.conv.bias for b in blocks])  # (L * G,)
-        if g is not None:
-            step_bias = step_bias + torch.cat([b.gcond(g)[..., 0] for b in blocks], dim=1)  # (B, L * G)
-        cond_w = torch.cat([b.cond.weight[..., 0] for b in blocks]) if c is not None else None  # (L * G, C_cond)
+        step_bias, cond_w = _step_terms(blocks, c, g)
         # the skip and residual 1x1 convs read the same gated activations: one matmul, then split
         skip_channels = blocks[0].skip.out_channels
         out_w = [(torch.cat([b.skip.weight[..., 0], b.out.weight[..., 0]]), torch.cat([b.skip.bias, b.out.bias]))
@@ -349,6 +346,16 @@ class WaveNet(nn.Module):
 _NUMPY_DTYPES = (torch.float32, torch.float64)
 
 
+def _step_terms(blocks: list[_ResidualBlock], c: torch.Tensor | None,
+                g: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What every generation step adds before the dilated convs, for all layers at once: the conv biases plus the
+    (constant) speaker term, (L * G,) or (B, L * G), and the local-conditioning weights (L * G, C_cond) or None."""
+    step_bias = torch.cat([b.conv.bias for b in blocks])  # (L * G,)
+    if g is not None:
+        step_bias = step_bias + torch.cat([b.gcond(g)[..., 0] for b in blocks], dim=1)  # (B, L * G)
+    return step_bias, torch.cat([b.cond.weight[..., 0] for b in blocks]) if c is not None else None
+
+
 class _NumpySteps:
     """``WaveNet.generate``'s per-sample loop in NumPy, with the same fusions as the torch loop: the conditioning
     and biases of every layer precomputed for a chunk of samples in one matrix product, the skip and residual
@@ -360,32 +367,28 @@ class _NumpySteps:
     def __init__(self, net: WaveNet, c: torch.Tensor | None, g: torch.Tensor | None, batch: int) -> None:
         blocks = list(net.blocks)
         k = net.kernel_size
-        as_np = as_numpy
         r = blocks[0].conv.in_channels
         # conv weight (G, R, k) -> (k * R, G), rows ordered as the taps [x_{t-(k-1)d}, ..., x_{t-d}, x_t]
-        self.conv_w = [as_np(b.conv.weight.permute(2, 1, 0).reshape(k * r, -1)) for b in blocks]
+        self.conv_w = [as_numpy(b.conv.weight.permute(2, 1, 0).reshape(k * r, -1)) for b in blocks]
         self.lengths = [b.padding for b in blocks]
         self.dilations, self.k, self.gate = [b.dilation for b in blocks], k, blocks[0].conv.out_channels
         self.skip_channels = blocks[0].skip.out_channels
-        self.out_w = [as_np(torch.cat([b.skip.weight[..., 0], b.out.weight[..., 0]]).t() if b.out is not None
+        self.out_w = [as_numpy(torch.cat([b.skip.weight[..., 0], b.out.weight[..., 0]]).t() if b.out is not None
                             else b.skip.weight[..., 0].t()) for b in blocks]  # (G/2, S + R), (G/2, S) last
-        self.out_b = [as_np(torch.cat([b.skip.bias, b.out.bias]) if b.out is not None else b.skip.bias) for b in blocks]
-        step_bias = torch.cat([b.conv.bias for b in blocks])  # (L * G,)
-        if g is not None:
-            step_bias = step_bias + torch.cat([b.gcond(g)[..., 0] for b in blocks], dim=1)  # (B, L * G)
+        self.out_b = [as_numpy(torch.cat([b.skip.bias, b.out.bias]) if b.out is not None else b.skip.bias) for b in blocks]
+        step_bias, self.cond_w = _step_terms(blocks, c, g)
         self.step_bias = step_bias.expand(batch, -1)
-        self.cond_w = torch.cat([b.cond.weight[..., 0] for b in blocks]) if c is not None else None  # (L * G, C)
         self.c = c
-        self.first_w, self.first_b = as_np(net.first.weight[..., 0].t()), as_np(net.first.bias)
-        self.h1_w, self.h1_b = as_np(net.head1.weight[..., 0].t()), as_np(net.head1.bias)
-        self.h2_w, self.h2_b = as_np(net.head2.weight[..., 0].t()), as_np(net.head2.bias)
+        self.first_w, self.first_b = as_numpy(net.first.weight[..., 0].t()), as_numpy(net.first.bias)
+        self.h1_w, self.h1_b = as_numpy(net.head1.weight[..., 0].t()), as_numpy(net.head1.bias)
+        self.h2_w, self.h2_b = as_numpy(net.head2.weight[..., 0].t()), as_numpy(net.head2.bias)
         self.scale_skip = math.sqrt(1.0 / len(blocks))
         self.dist = net.dist
 
     def _pre(self, t0: int, t1: int) -> np.ndarray:
         """(t1 - t0, B, L * G): every layer's conv bias + local + global conditioning for samples t0 .. t1 - 1."""
         if self.c is None:
-            return as_numpy(self.step_bias).copy()[None].repeat(t1 - t0, axis=0)
+            return as_numpy(self.step_bias)[None].repeat(t1 - t0, axis=0)
         pre = F.linear(self.c[..., t0:t1].transpose(1, 2), self.cond_w) + self.step_bias.unsqueeze(1)  # (B, n, L*G)
         return np.ascontiguousarray(as_numpy(pre).transpose(1, 0, 2))
 
