@@ -19,7 +19,7 @@ from zoo.losses.tacotron import masked_spectrogram_loss, stop_targets, stop_toke
 from zoo.metrics.alignment import diagonality, focus_rate
 from zoo.models.tacotron import Tacotron as TacotronExperiment
 from zoo.models.tacotron import Tacotron2 as Tacotron2Experiment
-from zoo.models.tacotron import TacotronTrainingConfig, scheduled_teacher_forcing_ratio
+from zoo.models.tacotron import TacotronTrainingConfig, cosine_lr_factor, scheduled_teacher_forcing_ratio
 from zoo.nn.tacotron import (
     TACOTRON_DECODER, CBHGPostnetConfig, DecoderConfig, GlobalStyleTokens, GSTConfig, Tacotron, Tacotron2,
     Tacotron2Config, Tacotron2EncoderConfig, TacotronConfig, TacotronDecoder, TacotronEncoderConfig,
@@ -147,6 +147,49 @@ def test_scheduled_teacher_forcing_ratio() -> None:
     assert scheduled_teacher_forcing_ratio(0, 1.0, 0.5, 1000) == 1.0
     assert scheduled_teacher_forcing_ratio(500, 1.0, 0.5, 1000) == pytest.approx(0.75)
     assert scheduled_teacher_forcing_ratio(5000, 1.0, 0.5, 1000) == pytest.approx(0.5)
+
+
+def test_cosine_lr_factor_by_hand() -> None:
+    # warm-up 10 of 110 steps: 1/10, 2/10, ... 1; then half a cosine over the 100 remaining steps down to `final`
+    assert cosine_lr_factor(0, 110, 10) == pytest.approx(0.1)
+    assert cosine_lr_factor(9, 110, 10) == pytest.approx(1.0)
+    assert cosine_lr_factor(10, 110, 10) == pytest.approx(1.0)
+    assert cosine_lr_factor(60, 110, 10) == pytest.approx(0.5)  # halfway: cos(pi / 2) = 0
+    assert cosine_lr_factor(35, 110, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert cosine_lr_factor(110, 110, 10) == pytest.approx(0.0)
+    assert cosine_lr_factor(500, 110, 10, final=0.1) == pytest.approx(0.1)
+    assert cosine_lr_factor(60, 110, 10, final=0.1) == pytest.approx(0.55)
+    assert cosine_lr_factor(0, 100) == pytest.approx(1.0)  # no warm-up
+
+
+def test_lr_schedule_config_is_checked_and_the_cosine_schedule_steps_the_rate() -> None:
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TacotronTrainingConfig(lr_schedule="linear")
+    with pytest.raises(ValueError, match="lr_final_fraction"):
+        TacotronTrainingConfig(lr_final_fraction=1.5)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TacotronTrainingConfig(warmup_steps=-1)
+    from types import SimpleNamespace
+
+    from zoo.models.tacotron import seq2seq_optimizer
+
+    module = SimpleNamespace(trainer=SimpleNamespace(estimated_stepping_batches=20))
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    hp = TacotronTrainingConfig(lr=0.01, lr_schedule="cosine", warmup_steps=0, lr_final_fraction=0.0)
+    conf = seq2seq_optimizer(module, params, hp)
+    opt, schedule = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    rates = []
+    for _ in range(20):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(0.01) and rates[10] == pytest.approx(0.005)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert isinstance(seq2seq_optimizer(module, params, TacotronTrainingConfig()), torch.optim.Adam)
+    module.trainer.estimated_stepping_batches = float("inf")
+    with pytest.raises(ValueError, match="finite"):
+        seq2seq_optimizer(module, params, hp)
 
 
 def _coded_projection(dec: TacotronDecoder) -> torch.Tensor:

@@ -225,6 +225,26 @@ def test_autoencoder_batches_and_validation_figures():
     assert sample.alignments.shape == (2, 5, 3)
 
 
+def test_previous_step_copy_by_hand_and_logged_beside_the_frame_loss():
+    from zoo.losses.tacotron import masked_spectrogram_loss
+    from zoo.metrics.spectral import previous_step_copy
+
+    target = torch.arange(1.0, 8.0).view(1, 7, 1)  # frames 1..7, one bin
+    # r = 3: steps [1 2 3] [4 5 6] [7]; fed: go frame 0, then frame 3, then frame 6
+    assert previous_step_copy(target, 3).flatten().tolist() == [0, 0, 0, 3, 3, 3, 6]
+    assert previous_step_copy(target, 1).flatten().tolist() == [0, 1, 2, 3, 4, 5, 6]
+    # L1 over the first 5 valid frames: |1| + |2| + |3| + |4-3| + |5-3| = 9, / 5
+    loss = masked_spectrogram_loss(previous_step_copy(target, 3), target, torch.tensor([5]))
+    assert loss.item() == pytest.approx(9 / 5)
+    with pytest.raises(ValueError, match="reduction_factor"):
+        previous_step_copy(target, 0)
+    model = _vc()
+    logged = {}
+    model.log_dict = lambda logs, **kw: logged.update(logs)  # type: ignore[method-assign]
+    model._common_step(_batch(), "val")
+    assert {"val/mel", "val/mel_previous_step_copy"} <= set(logged)
+
+
 def test_predict_writes_wav_and_alignment(tmp_path: Path):
     from zoo.media import write_prediction
 

@@ -19,6 +19,21 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -
     return ((pred - target).abs() * mask).sum(dim=(1, 2)) / (lengths.to(pred.dtype) * pred.shape[2])
 
 
+def previous_step_copy(target: torch.Tensor, reduction_factor: int) -> torch.Tensor:
+    """The autoregressive decoder's trivial prediction: each decoder step's r frames all equal to the last target frame
+    of the step before (what teacher forcing feeds it), zeros (the go frame) for the first. (B, T, F) -> (B, T, F).
+
+    Its error is the floor a teacher-forced frame loss must beat to show that a decoder uses its attention context at
+    all: a decoder that only continues its input scores about this."""
+    if reduction_factor < 1:
+        raise ValueError(f"reduction_factor must be positive, but got {reduction_factor}")
+    batch, frames, bins = target.shape
+    starts = torch.arange(frames, device=target.device) // reduction_factor * reduction_factor  # (T,) step's first frame
+    fed = (starts - 1).clamp(min=0)  # (T,) index of the frame fed to the step
+    copy = target[:, fed]  # (B, T, F)
+    return copy.masked_fill((starts == 0).view(1, frames, 1), 0.0)
+
+
 def global_variance(mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Per-bin variance over each utterance's valid frames (population variance, 1/T). (B, T, F), (B,) -> (B, F).
 

@@ -15,7 +15,7 @@ configured corpus by default, or your own sentences with the text-prompt DataMod
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -24,7 +24,7 @@ from torch import Tensor
 import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule with the CLI)
 from datamodules.batches import SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
-from zoo.config import block_config, check_non_negative, check_positive, config_from_value
+from zoo.config import block_config, check_fraction, check_non_negative, check_positive, config_from_value
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
@@ -41,15 +41,45 @@ def scheduled_teacher_forcing_ratio(step: int, start: float, final: float | None
     return start + (final - start) * progress
 
 
+def cosine_lr_factor(step: int, total_steps: int, warmup_steps: int = 0, final: float = 0.0) -> float:
+    """The learning-rate multiplier at optimiser ``step`` (0-based) of ``total_steps``: linear warm-up from
+    1 / ``warmup_steps`` to 1 over ``warmup_steps``, then a half cosine from 1 down to ``final`` at ``total_steps``
+    (SGDR without restarts, Loshchilov & Hutter 2017), then ``final``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def seq2seq_optimizer(module: L.LightningModule, params: Any, hp: Seq2SeqTrainingConfig) -> Any:
+    """Adam (eps 1e-6) at ``hp.lr``; with ``hp.lr_schedule == "cosine"``, stepped every optimiser step along
+    ``cosine_lr_factor`` over the trainer's ``estimated_stepping_batches`` (max_steps, or max_epochs' batches)."""
+    opt = torch.optim.Adam(params, lr=hp.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=hp.weight_decay)
+    if hp.lr_schedule == "constant":
+        return opt
+    total = module.trainer.estimated_stepping_batches
+    if not math.isfinite(total):
+        raise ValueError("lr_schedule 'cosine' needs a finite training length: set trainer.max_steps or max_epochs")
+    factor = lambda step: cosine_lr_factor(step, int(total), hp.warmup_steps, hp.lr_final_fraction)  # noqa: E731
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
 @block_config
 class Seq2SeqTrainingConfig:
-    """How an attention decoder model trains and stops: Adam's ``lr`` and ``weight_decay``; the stop-token BCE's
+    """How an attention decoder model trains and stops: Adam's ``lr`` and ``weight_decay``, and its schedule
+    ``lr_schedule`` ("constant", or "cosine": ``warmup_steps`` of linear warm-up, then a half cosine down to
+    ``lr_final_fraction`` x lr at the end of training, see ``cosine_lr_factor``); the stop-token BCE's
     ``stop_weight`` and ``stop_pos_weight`` (weight of the one positive frame per utterance); the guided attention loss
     (Tachibana et al. 2017) weight (0: off) and ``guided_attention_sigma``; at inference the ``max_decoder_frames``
     guard and the stop probability ``stop_threshold``. Shared by text-to-speech and voice conversion."""
 
     lr: float = 1e-3
     weight_decay: float = 1e-6
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    lr_final_fraction: float = 0.0
     stop_weight: float = 1.0
     stop_pos_weight: float = 1.0
     guided_attention_weight: float = 0.0
@@ -61,7 +91,10 @@ class Seq2SeqTrainingConfig:
         name = type(self).__name__
         check_positive(name, lr=self.lr, guided_attention_sigma=self.guided_attention_sigma)
         check_non_negative(name, weight_decay=self.weight_decay, stop_weight=self.stop_weight,
-                           guided_attention_weight=self.guided_attention_weight)
+                           guided_attention_weight=self.guided_attention_weight, warmup_steps=self.warmup_steps)
+        check_fraction(name, lr_final_fraction=self.lr_final_fraction)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"{name}.lr_schedule must be 'constant' or 'cosine', but got {self.lr_schedule!r}")
         if self.max_decoder_frames < 1:
             raise ValueError(f"{name}.max_decoder_frames must be >= 1, but got {self.max_decoder_frames}")
         if not 0.0 < self.stop_threshold < 1.0:
@@ -161,9 +194,8 @@ class _TacotronExperiment(L.LightningModule):
     def test_step(self, batch: SpeechBatch, batch_idx: int) -> None:
         self._common_step(batch, "test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.training_config
-        return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=hp.weight_decay)
+    def configure_optimizers(self) -> Any:
+        return seq2seq_optimizer(self, self.parameters(), self.training_config)
 
     # --- media --------------------------------------------------------------------------------------------------
     def predicted_mel(self, out: Any) -> Tensor:

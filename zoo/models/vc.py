@@ -6,7 +6,8 @@ teacher runs teacher-forced on the same batch. The teacher is not a submodule: i
 the optimiser, DDP wrapping, ``train()``/``eval()`` switching and the checkpoint, and only follows the device.
 
 Batches: ``ParallelBatch`` (source mel -> target mel) or ``SpeechBatch`` (autoencoder: the mel is both).
-Validation logs teacher-forced ``focus_rate``/``diagonality`` and, from free-running conversions, ``mel_cd_proxy_db``
+Validation logs teacher-forced ``focus_rate``/``diagonality``, the frame loss of copying each step's fed-back frame
+(``mel_previous_step_copy``: the floor ``mel`` must beat for the decoder to be using its attention context) and, from free-running conversions, ``mel_cd_proxy_db``
 (a fast log-mel cepstral distance, ``zoo.metrics.mel_distance``; not the published MCD, which needs waveforms:
 ``zoo.metrics.mcd``, reported by ``python -m zoo reproduce attention-distillation``) and ``duration_ratio``; inside
 epoch 0 the alignment figures are also logged every ``probe_every_n_steps`` optimiser steps on a fixed validation batch (``probe/*``), so "diagonal by the end of the first epoch" can be watched happening.
@@ -35,8 +36,9 @@ from zoo.losses.distillation import attention_distillation_loss
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample, Prediction
 from zoo.metrics.alignment import diagonality, focus_rate
+from zoo.metrics.spectral import previous_step_copy
 from zoo.metrics.mel_distance import mel_cepstral_distance_proxy, normalized_mel_to_log_amplitude
-from zoo.models.tacotron import Seq2SeqTrainingConfig
+from zoo.models.tacotron import Seq2SeqTrainingConfig, seq2seq_optimizer
 from zoo.nn.vc import Seq2SeqVC, Seq2SeqVCConfig, VCOutput
 from zoo.sequence import decoder_steps
 
@@ -217,6 +219,9 @@ class VoiceConversion(L.LightningModule):
         logs = {f"{stage}/{k}": v for k, v in losses.items()}
         if stage != "train":
             logs.update({f"{stage}/{k}": v for k, v in self._alignment_figures(out, tgt_lengths).items()})
+            # the reference for val/mel: a decoder that only continues its teacher-forced input scores about this
+            logs[f"{stage}/mel_previous_step_copy"] = masked_spectrogram_loss(
+                previous_step_copy(tgt, self.reduction_factor), tgt, tgt_lengths, self.training_config.mel_loss)
         on_epoch = stage != "train"
         self.log_dict(logs, on_step=not on_epoch, on_epoch=on_epoch, sync_dist=on_epoch, prog_bar=stage != "test",
                       batch_size=src.shape[0])
@@ -284,9 +289,8 @@ class VoiceConversion(L.LightningModule):
         self.net.train(was_training)
         return self._alignment_figures(out, tgt_lengths)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.training_config
-        return torch.optim.Adam(self.net.parameters(), lr=hp.lr, eps=1e-6, weight_decay=hp.weight_decay)
+    def configure_optimizers(self) -> Any:
+        return seq2seq_optimizer(self, self.net.parameters(), self.training_config)
 
     # --- media and prediction ------------------------------------------------------------------------------------
     @torch.no_grad()
