@@ -139,12 +139,20 @@ def _student_figures(run_dir: Path) -> dict[str, Any]:
         "diagonality": last["val/diagonality"], "focus_rate": last["val/focus_rate"],
         "mel_cd_proxy_db": last.get("val/mel_cd_proxy_db"),
         "duration_ratio": last.get("val/duration_ratio"), "epochs": int(last["epoch"]) + 1, "steps": int(last["step"]) + 1,
+        **_frame_losses(last),
         "steps_epoch0": int(first["step"]) + 1,
         "probe_steps": [p[0] for p in probes], "probe_diagonality": [p[1] for p in probes],
         "probe_focus_rate": [p[2] for p in probes],
         "val_diagonality_by_epoch": [r["val/diagonality"] for r in val],
         "val_mel_cd_proxy_db_by_epoch": [r.get("val/mel_cd_proxy_db") for r in val],
     }
+
+
+def _frame_losses(val_row: dict[str, Any]) -> dict[str, Any]:
+    """The teacher-forced validation frame loss (after the post-net when there is one) and its floor, the loss of only
+    continuing the fed-back frame (``zoo.metrics.spectral.previous_step_copy``)."""
+    return {"val_mel_loss": val_row.get("val/mel_postnet", val_row.get("val/mel")),
+            "val_mel_loss_previous_step_copy": val_row.get("val/mel_previous_step_copy")}
 
 
 def _parallel_datamodule(overrides: dict, prepare: bool = False):
@@ -332,7 +340,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         "students": students,
         "teacher": {"diagonality": teacher_val["val/diagonality"], "focus_rate": teacher_val["val/focus_rate"],
                     "mel_cd_proxy_db": teacher_val.get("val/mel_cd_proxy_db"),
-                    "duration_ratio": teacher_val.get("val/duration_ratio")},
+                    "duration_ratio": teacher_val.get("val/duration_ratio"), **_frame_losses(teacher_val)},
         "rows": {k: {kk: vv for kk, vv in v.items() if kk != "utterances"} for k, v in rows.items()},
         "effect": {
             "diagonality_epoch0_gap": d["diagonality_epoch0"] - b["diagonality_epoch0"],
@@ -373,7 +381,7 @@ def _fmt(value: Any, digits: int = 3) -> str:  # the attention tables' three dec
 def _markdown(report: dict, presets: dict[str, dict]) -> str:
     s, e, rows = report["students"], report["effect"], report["rows"]
     cols = ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mel_cd_proxy_db",
-            "duration_ratio", "epochs", "steps_epoch0")
+            "duration_ratio", "val_mel_loss", "val_mel_loss_previous_step_copy", "epochs", "steps_epoch0")
     lines = [
         f"# Attention distillation for seq2seq voice conversion ({report['preset']} preset)", "",
         f"Command: `{report['command']}`", "",
@@ -413,11 +421,17 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "| student | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|",
     ]
     for name in ("distilled", "baseline"):
-        lines.append(f"| {name} | " + " | ".join(_fmt(s[name][c]) for c in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(_fmt(s[name][c], 4 if c.startswith("val_mel") else 3) for c in cols)
+                     + " |")
     t = report["teacher"]
     lines += [
         f"| (teacher) | | | {_fmt(t['diagonality'])} | {_fmt(t['focus_rate'])} | {_fmt(t['mel_cd_proxy_db'])} | "
-        f"{_fmt(t['duration_ratio'])} | | |", "",
+        f"{_fmt(t['duration_ratio'])} | {_fmt(t['val_mel_loss'], 4)} | {_fmt(t['val_mel_loss_previous_step_copy'], 4)} "
+        "| | |", "",
+        "val_mel_loss is the teacher-forced validation frame loss at the end of training (after the post-net); "
+        "val_mel_loss_previous_step_copy the same loss of a decoder that only repeats the frame fed back to each step "
+        "(`zoo.metrics.spectral.previous_step_copy`): a model at or above it has not yet learnt to use the source "
+        "content its attention reads.", "",
         f"Effect: distilled − baseline diagonality at the end of epoch 0 = {e['diagonality_epoch0_gap']:+.3f} "
         f"(needs ≥ 0.25: {'yes' if e['gap_at_least_0.25'] else 'no'}); distilled ≥ 0.6: "
         f"{'yes' if e['distilled_diagonal_by_epoch0'] else 'no'}; distilled MCD below the baseline's: "
