@@ -27,7 +27,7 @@ def previous_step_copy(target: torch.Tensor, reduction_factor: int) -> torch.Ten
     all: a decoder that only continues its input scores about this."""
     if reduction_factor < 1:
         raise ValueError(f"reduction_factor must be positive, but got {reduction_factor}")
-    batch, frames, bins = target.shape
+    frames = target.shape[1]
     starts = torch.arange(frames, device=target.device) // reduction_factor * reduction_factor  # (T,) step's first frame
     fed = (starts - 1).clamp(min=0)  # (T,) index of the frame fed to the step
     copy = target[:, fed]  # (B, T, F)

@@ -24,6 +24,7 @@ from torch import Tensor
 import datamodules.text_prompts  # noqa: F401  (registers the predict DataModule with the CLI)
 from datamodules.batches import SpeechBatch
 from zoo.audio import AudioConfig, griffin_lim_wav
+from zoo.errors import ConfigError
 from zoo.config import block_config, check_fraction, check_non_negative, check_positive, config_from_value
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss
 from zoo.media import MediaSample, Prediction
@@ -60,7 +61,7 @@ def seq2seq_optimizer(module: L.LightningModule, params: Any, hp: Seq2SeqTrainin
         return opt
     total = module.trainer.estimated_stepping_batches
     if not math.isfinite(total):
-        raise ValueError("lr_schedule 'cosine' needs a finite training length: set trainer.max_steps or max_epochs")
+        raise ConfigError("lr_schedule 'cosine' needs a finite training length: set trainer.max_steps or max_epochs")
     factor = lambda step: cosine_lr_factor(step, int(total), hp.warmup_steps, hp.lr_final_fraction)  # noqa: E731
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
