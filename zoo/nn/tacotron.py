@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from zoo.config import block_config, check_fraction, check_positive, freeze_sequences
 from zoo.nn.attention import AttentionState, build_attention
+from zoo.nn.sequence_cells import SequenceCells
 from zoo.nn.tacotron_blocks import (
     CBHG,
     ConvBiLSTMEncoder,
@@ -95,10 +96,13 @@ def _make_cell(kind: str, in_dim: int, hidden: int) -> nn.RNNCellBase:
     return nn.LSTMCell(in_dim, hidden) if kind == "lstm" else nn.GRUCell(in_dim, hidden)
 
 
-def _run_cell(cell: nn.RNNCellBase, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+def _run_cell(
+    cell: nn.RNNCellBase, x: Tensor, h: Tensor, c: Tensor, cells: SequenceCells | None = None
+) -> tuple[Tensor, Tensor]:
+    """One RNN step; through ``cells`` when the weight gradients are taken once per sequence."""
     if isinstance(cell, nn.LSTMCell):
-        return cell(x, (h, c))
-    return cell(x, h), c
+        return cell(x, (h, c)) if cells is None else cells(cell, x, (h, c))
+    return (cell(x, h) if cells is None else cells(cell, x, h)), c
 
 
 @block_config
@@ -170,7 +174,13 @@ class TacotronDecoder(nn.Module):
     [decoder output, context] (Tacotron 2) or of the decoder output alone (Tacotron) to r frames of n_mels and
     r stop-token logits. Hyper-parameters: ``DecoderConfig``. The memory can be any (B, T_enc, memory_dim)
     sequence: text encodings, or mel-frame encodings for voice conversion.
+
+    ``sequence_weight_grads`` is not a hyper-parameter (values and gradients are the same up to float summation
+    order): with it, a forward pass under autograd takes each RNN weight's gradient once over all steps
+    (``zoo.nn.sequence_cells``) instead of once per step.
     """
+
+    sequence_weight_grads: bool = True
 
     def __init__(self, memory_dim: int, n_mels: int, config: DecoderConfig = DecoderConfig()) -> None:
         super().__init__()
@@ -241,24 +251,25 @@ class TacotronDecoder(nn.Module):
         return self._step(self.prenet(prev_frame), memory, processed_memory, mask, state)
 
     def _step(
-        self, prenet_out: Tensor, memory: Tensor, processed_memory: Tensor, mask: Tensor | None, state: DecoderState
+        self, prenet_out: Tensor, memory: Tensor, processed_memory: Tensor, mask: Tensor | None, state: DecoderState,
+        cells: SequenceCells | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, DecoderState]:
         att_in = torch.cat([prenet_out, state.context], dim=-1)  # (B, P + D_mem)
-        att_h, att_c = _run_cell(self.attention_rnn, att_in, state.attention_hidden, state.attention_cell)
+        att_h, att_c = _run_cell(self.attention_rnn, att_in, state.attention_hidden, state.attention_cell, cells)
         att_h = F.dropout(att_h, self.attention_dropout, self.training)  # (B, H_att)
         context, weights, att_state = self.attention(att_h, memory, processed_memory, mask, state.attention)
         x = self.decoder_input(torch.cat([att_h, context], dim=-1))  # (B, H_dec) or (B, H_att + D_mem)
-        hiddens, cells = [], []
+        hiddens, cell_states = [], []
         for rnn, h, c in zip(self.decoder_rnns, state.decoder_hidden, state.decoder_cell):
-            h, c = _run_cell(rnn, x, h, c)
+            h, c = _run_cell(rnn, x, h, c, cells)
             h = F.dropout(h, self.decoder_dropout, self.training)  # (B, H_dec)
             hiddens.append(h)
-            cells.append(c)
+            cell_states.append(c)
             x = x + h if self.residual else h
         out = torch.cat([x, context], dim=-1) if self.projection_reads_context else x  # (B, H_dec [+ D_mem])
         frames = self.frame_projection(out)  # (B, r*n_mels), frame k of the step at [k*n_mels:(k+1)*n_mels]
         stop = self.stop_projection(out)  # (B, r)
-        new_state = DecoderState(att_h, att_c, tuple(hiddens), tuple(cells), context, att_state)
+        new_state = DecoderState(att_h, att_c, tuple(hiddens), tuple(cell_states), context, att_state)
         return frames, stop, weights, new_state
 
     # -- whole utterances -----------------------------------------------------------------------------------
@@ -287,6 +298,9 @@ class TacotronDecoder(nn.Module):
         prenet_all = self.prenet(inputs) if teacher_forcing_ratio == 1.0 else None  # (B, N, P)
         processed = self.attention.process_memory(memory)  # (B, T_enc, A)
         state = self.initial_state(memory, mask)
+        # with gradients, each RNN weight's gradient is one product over all steps instead of one per step
+        rnns = [self.attention_rnn, *self.decoder_rnns]
+        cells = SequenceCells(rnns) if self.sequence_weight_grads and torch.is_grad_enabled() else None
         outputs, stops, alignments = [], [], []
         prev_pred = None
         for n in range(steps.shape[1]):
@@ -298,7 +312,7 @@ class TacotronDecoder(nn.Module):
                     use_truth = torch.rand(feed.shape[0], 1, device=feed.device) < teacher_forcing_ratio  # (B, 1)
                     feed = torch.where(use_truth, feed, prev_pred.detach())
                 prenet_out = self.prenet(feed)
-            frames, stop, weights, state = self._step(prenet_out, memory, processed, mask, state)
+            frames, stop, weights, state = self._step(prenet_out, memory, processed, mask, state, cells)
             prev_pred = last_frame_of_steps(frames, r, self.n_mels)  # (B, n_mels)
             outputs.append(frames)
             stops.append(stop)
