@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from zoo.config import block_config, check_fraction, check_positive
+from zoo.nn.conv_matmul import run_small_maps
 from zoo.sequence import pad_to_multiple
 
 Norm = Literal["batch", "instance"]
@@ -109,7 +110,7 @@ class _Down(nn.Module):
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        return run_small_maps(self.block, x)  # the deep levels' tiny maps as one matrix product on CPU
 
 
 class _Up(nn.Module):
@@ -128,7 +129,7 @@ class _Up(nn.Module):
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        return run_small_maps(self.block, x)  # the deep levels' tiny maps as one matrix product on CPU
 
 
 class UNetGenerator(nn.Module):
