@@ -92,6 +92,14 @@ class DecoderState(NamedTuple):
     attention: AttentionState
 
 
+def _memory_mask(memory: Tensor, lengths: Tensor | None) -> Tensor | None:
+    """(B, T_enc) True on valid memory steps, or None where no utterance is padded (every step then skips the
+    masking of its energies)."""
+    if lengths is None or bool((lengths == memory.shape[1]).all()):
+        return None
+    return lengths_to_mask(lengths.to(memory.device), memory.shape[1])
+
+
 def _make_cell(kind: str, in_dim: int, hidden: int) -> nn.RNNCellBase:
     return nn.LSTMCell(in_dim, hidden) if kind == "lstm" else nn.GRUCell(in_dim, hidden)
 
@@ -290,7 +298,7 @@ class TacotronDecoder(nn.Module):
         if targets.shape[0] != memory.shape[0] or targets.shape[2] != self.n_mels:
             raise ValueError(f"targets must be (B={memory.shape[0]}, T, {self.n_mels}), but got {tuple(targets.shape)}")
         r, time = self.reduction_factor, targets.shape[1]
-        mask = None if memory_lengths is None else lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])
+        mask = _memory_mask(memory, memory_lengths)
         steps = frames_to_steps(pad_to_multiple(targets, r), r)  # (B, N, r*n_mels)
         truth = last_frame_of_steps(steps, r, self.n_mels)  # (B, N, n_mels) frame fed back after each step
         inputs = torch.cat([self.go_frame(memory).unsqueeze(1), truth[:, :-1]], dim=1)  # (B, N, n_mels)
@@ -336,7 +344,8 @@ class TacotronDecoder(nn.Module):
             raise ValueError(f"stop_threshold must be in (0, 1), but got {stop_threshold}")
         r, batch = self.reduction_factor, memory.shape[0]
         max_steps = math.ceil(max_frames / r)
-        mask = None if memory_lengths is None else lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])
+        stop_logit = math.log(stop_threshold / (1.0 - stop_threshold))
+        mask = _memory_mask(memory, memory_lengths)
         processed = self.attention.process_memory(memory)
         state = self.initial_state(memory, mask)
         frame = self.go_frame(memory)
@@ -349,7 +358,7 @@ class TacotronDecoder(nn.Module):
             stops.append(stop)
             alignments.append(weights)
             frame = last_frame_of_steps(frames, r, self.n_mels)
-            fired = torch.sigmoid(stop.float()) > stop_threshold  # (B, r)
+            fired = stop.float() > stop_logit  # (B, r): sigmoid(logit) > threshold
             first = fired.float().argmax(dim=1)  # (B,) first firing frame of the step
             newly = fired.any(dim=1) & ~stopped
             lengths = torch.where(newly, n * r + first + 1, lengths)
