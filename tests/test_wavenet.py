@@ -244,6 +244,28 @@ def test_forward_shapes_and_backward(output: str):
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
+@pytest.mark.parametrize("speakers,cond_channels", [(0, 5), (3, 5), (0, 0)], ids=["mel", "mel+speaker", "unconditional"])
+def test_time_major_forward_equals_the_convolutions(speakers: int, cond_channels: int):
+    net, dist = _tiny("mol", cond_channels=cond_channels, num_speakers=speakers, kernel_size=3)
+    net.train()  # TINY has no dropout: train mode changes nothing but the path under test is the training one
+    wav = torch.rand(2, 30, dtype=torch.float64) * 1.8 - 0.9
+    mel = torch.rand(2, 5, 5, dtype=torch.float64) if cond_channels else None
+    ids = torch.tensor([0, 2]) if speakers else None
+    x = dist.input_features(shift_right(wav))
+    c, g = net.upsample(mel, 30), net._speaker(ids)
+    runs = []
+    for forward in (net._forward_time_major, net._forward_channel_major):
+        net.zero_grad()
+        y = forward(x, c.detach() if c is not None else None, g.detach() if g is not None else None)
+        dist.nll(y, wav).mean().backward()
+        runs.append((y.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+    (y_a, grads_a), (y_b, grads_b) = runs
+    torch.testing.assert_close(y_a, y_b, rtol=0, atol=1e-12)
+    assert grads_a.keys() == grads_b.keys() and grads_a
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=0, atol=1e-10, msg=name)
+
+
 def test_output_is_causal_and_sees_exactly_the_receptive_field():
     net, _ = _tiny("gaussian")
     t, rf = 60, net.receptive_field

@@ -121,6 +121,36 @@ class _ResidualBlock(nn.Module):
         # sqrt(0.5) keeps the residual stream's variance from growing with depth (r9y9, DeepVoice 3)
         return (self.out(z) + x) * math.sqrt(0.5), self.skip(z)
 
+    def forward_time_major(self, x: torch.Tensor, c: torch.Tensor | None,
+                           g: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` on time-major tensors as two matrix products per block: x (B, T, R), c (B, T, C_cond) or None,
+        g (B, 1, C_glob) or None -> residual (B, T, R), skip (B, T, S).
+
+        The dilated conv's k taps and the conditioning are one product of their concatenation [x(t - (k-1)d), ...,
+        x(t), c(t)] with the stacked weights; the residual and skip 1x1 convs are one product. On CPU this ran a
+        block's forward + backward in 0.75x the time of the four convolutions (bench/README.md).
+        """
+        batch, time, _ = x.shape
+        h = F.pad(F.dropout(x, self.dropout, self.training), (0, 0, self.padding, 0))  # (B, P + T, R), causal
+        d = self.dilation
+        taps = [h[:, i * d:i * d + time] for i in range(self.kernel_size)]  # tap i reads x(t - (k-1-i) d)
+        weights = [self.conv.weight.permute(2, 1, 0).flatten(0, 1)]  # (k * R, G), tap i's rows at [i R, (i+1) R)
+        if self.cond is not None and c is not None:
+            taps.append(c)
+            weights.append(self.cond.weight[..., 0].t())  # (C_cond, G)
+        inputs = torch.cat(taps, dim=-1).flatten(0, 1)  # (B * T, k R [+ C_cond])
+        gates = torch.addmm(self.conv.bias, inputs, torch.cat(weights)).view(batch, time, -1)  # (B, T, G)
+        if self.gcond is not None and g is not None:
+            gates = gates + g @ self.gcond.weight[..., 0].t()  # (B, 1, G), one speaker term for every step
+        a, b = gates.chunk(2, dim=-1)
+        z = torch.tanh(a) * torch.sigmoid(b)  # (B, T, G/2)
+        if self.out is None:
+            return x, F.linear(z, self.skip.weight[..., 0], self.skip.bias)
+        both = F.linear(z, torch.cat([self.out.weight[..., 0], self.skip.weight[..., 0]]),
+                        torch.cat([self.out.bias, self.skip.bias]))  # (B, T, R + S)
+        residual, skip = both.split([x.shape[-1], self.skip.out_channels], dim=-1)
+        return (residual + x) * math.sqrt(0.5), skip
+
 
 def _as_linear(conv: nn.Conv1d) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A 1x1 conv's weight (C_out, C_in, 1) as a matrix for one time step."""
@@ -248,6 +278,12 @@ class WaveNet(nn.Module):
         if c is None:
             c = self.upsample(mel, x.shape[-1])
         g = self._speaker(speakers)
+        if x.device.type == "cpu":
+            return self._forward_time_major(x, c, g)
+        return self._forward_channel_major(x, c, g)
+
+    def _forward_channel_major(self, x: torch.Tensor, c: torch.Tensor | None, g: torch.Tensor | None) -> torch.Tensor:
+        """``forward`` as convolutions over (B, C, T) activations (cuDNN's layout)."""
         h = self.first(x)  # (B, R, T)
         skips = 0.0
         for block in self.blocks:
@@ -255,6 +291,24 @@ class WaveNet(nn.Module):
             skips = skips + s
         skips = skips * math.sqrt(1.0 / len(self.blocks))
         return self.head2(F.relu(self.head1(F.relu(skips))))  # (B, out_channels, T)
+
+    def _forward_time_major(self, x: torch.Tensor, c: torch.Tensor | None, g: torch.Tensor | None) -> torch.Tensor:
+        """``forward`` on CPU: the same net with (B, T, C) activations, so every 1x1 conv and every block's dilated
+        conv + conditioning is one well-shaped matrix product (``_ResidualBlock.forward_time_major``)."""
+
+        def pointwise(conv: nn.Conv1d, h: torch.Tensor) -> torch.Tensor:
+            return F.linear(h, conv.weight[..., 0], conv.bias)
+
+        h = pointwise(self.first, x.transpose(1, 2))  # (B, T, R)
+        c = c.transpose(1, 2).contiguous() if c is not None else None  # (B, T, C_cond), read by every block
+        g = g.transpose(1, 2) if g is not None else None  # (B, 1, C_glob)
+        skips = 0.0
+        for block in self.blocks:
+            h, s = block.forward_time_major(h, c, g)
+            skips = skips + s
+        skips = skips * math.sqrt(1.0 / len(self.blocks))  # (B, T, S)
+        out = pointwise(self.head2, F.relu(pointwise(self.head1, F.relu(skips))))  # (B, T, out_channels)
+        return out.transpose(1, 2).contiguous()  # (B, out_channels, T)
 
     # --- generation -----------------------------------------------------------------------------------------
     def _prepare(self, batch: int, num_samples: int, mel: torch.Tensor | None, speakers: torch.Tensor | None,
