@@ -359,6 +359,8 @@ class TacotronDecoder(nn.Module):
             alignments.append(weights)
             frame = last_frame_of_steps(frames, r, self.n_mels)
             fired = stop.float() > stop_logit  # (B, r): sigmoid(logit) > threshold
+            if not bool(fired.any()):  # the common step: nothing fired, no bookkeeping
+                continue
             first = fired.float().argmax(dim=1)  # (B,) first firing frame of the step
             newly = fired.any(dim=1) & ~stopped
             lengths = torch.where(newly, n * r + first + 1, lengths)
