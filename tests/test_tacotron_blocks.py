@@ -490,3 +490,61 @@ def test_decoder_steps_is_ceil_of_frames_over_r() -> None:
     assert decoder_steps(torch.tensor([1, 4, 5, 8, 9]), 4).tolist() == [1, 1, 2, 2, 3]
     with pytest.raises(ValueError, match="r must be positive"):
         decoder_steps(torch.tensor([3]), 0)
+
+
+def _packed_run(rnn, x, lengths):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+
+@pytest.mark.parametrize("kind", [torch.nn.LSTM, torch.nn.GRU])
+def test_bidirectional_rnn_without_packing_equals_the_packed_run(kind):
+    from zoo.nn.tacotron_blocks import run_bidirectional_rnn
+
+    torch.manual_seed(0)
+    rnn = kind(5, 4, batch_first=True, bidirectional=True).double()
+    x = torch.randn(4, 9, 5, dtype=torch.float64)
+    lengths = torch.tensor([9, 3, 7, 1])
+    runs = []
+    for run in (run_bidirectional_rnn, _packed_run):
+        rnn.zero_grad()
+        xi = x.clone().requires_grad_(True)
+        out = run(rnn, xi, lengths)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)).sum().backward()
+        runs.append((out.detach(), xi.grad, [p.grad.clone() for p in rnn.parameters()]))
+    (out_a, gx_a, gp_a), (out_b, gx_b, gp_b) = runs
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=1e-12)
+    assert (out_a[1, 3:] == 0).all()  # zeros on padding
+    torch.testing.assert_close(gx_a, gx_b, rtol=0, atol=1e-12)
+    for a, b in zip(gp_a, gp_b):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_bidirectional_rnn_rejects_what_it_does_not_reproduce():
+    from zoo.nn.tacotron_blocks import run_bidirectional_rnn
+
+    for rnn in (torch.nn.LSTM(3, 2, batch_first=True), torch.nn.LSTM(3, 2, num_layers=2, bidirectional=True,
+                                                                       batch_first=True)):
+        with pytest.raises(ValueError, match="1-layer bidirectional"):
+            run_bidirectional_rnn(rnn, torch.zeros(1, 2, 3), torch.tensor([2]))
+
+
+def test_reference_encoder_final_state_equals_the_packed_gru():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from zoo.nn.tacotron import ReferenceEncoder
+
+    torch.manual_seed(0)
+    enc = ReferenceEncoder(8, (4, 4), 6).double().eval()
+    mel = torch.rand(3, 12, 8, dtype=torch.float64)
+    lengths = torch.tensor([12, 5, 8])
+    got = enc(mel, lengths)
+    captured = {}
+    enc.gru.register_forward_hook(lambda m, inp, out: captured.update(x=inp[0]))  # returns None: output kept
+    enc(mel, lengths)
+    x = captured["x"]  # the padded (B, T', C * F') sequence the GRU read
+    down = (((lengths - 1) // 2 + 1) - 1) // 2 + 1
+    want = enc.gru(pack_padded_sequence(x, down, batch_first=True, enforce_sorted=False))[1][0]
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -411,8 +411,13 @@ class ReferenceEncoder(nn.Module):
             lengths = (lengths - 1) // 2 + 1
             x = F.relu(norm(x, lengths_to_mask(lengths, x.shape[2])[:, None, :, None]))
         x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C * F')
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        return self.gru(packed)[1][0]  # (B, H) final state at each utterance's end
+        if x.device.type != "cpu":
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            return self.gru(packed)[1][0]  # (B, H) final state at each utterance's end
+        # on CPU the padded run is one fused kernel (the packed one is autograd through per-step slices); padding
+        # only follows each utterance's steps, so its output at the last valid step is the packed run's final state
+        out = self.gru(x)[0]  # (B, T', H)
+        return out[torch.arange(x.shape[0], device=x.device), lengths.to(x.device) - 1]  # (B, H)
 
 
 @block_config

@@ -12,10 +12,9 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from zoo.nn.tacotron import DecoderConfig, TacotronDecoder
-from zoo.nn.tacotron_blocks import Postnet, PostnetConfig
+from zoo.nn.tacotron_blocks import Postnet, PostnetConfig, run_bidirectional_rnn
 from zoo.config import block_config
 from zoo.sequence import lengths_to_mask
 
@@ -39,9 +38,7 @@ class _BLSTM(nn.Module):
         self.rnn = nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:  # (B, T, in_dim) -> (B, T, 2H), zeros on padding
-        # packed, so the backward direction starts at each utterance's true end
-        packed = pack_padded_sequence(x, lengths.detach().cpu(), batch_first=True, enforce_sorted=False)
-        return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+        return run_bidirectional_rnn(self.rnn, x, lengths)  # the backward direction starts at each true end
 
 
 class PyramidalBLSTMEncoder(nn.Module):
