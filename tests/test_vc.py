@@ -377,3 +377,20 @@ def test_stop_after_names_a_stage(tmp_path: Path):
 
     with pytest.raises(ValueError, match="stop_after"):
         run("tiny", tmp_path, stop_after="students")
+
+
+def test_bench_vc_train_step_runs_the_real_preset_teacher_step():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "vc_train_step.py"
+    spec = importlib.util.spec_from_file_location("vc_train_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model, batch = module.build(2)
+    assert model.net.decoder.reduction_factor == 4 and model.net.encoder.out_dim == 256
+    assert batch.src_mel.shape[0] == 2 and int(batch.src_lengths.min()) >= 200
+    model.train()
+    loss = model.training_step(batch, 0)
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in model.net.encoder.parameters())
