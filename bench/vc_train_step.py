@@ -33,7 +33,8 @@ from zoo.nn.vc import Seq2SeqVCConfig  # noqa: E402
 warnings.filterwarnings("ignore", message=".*self.log.*")  # training_step outside a Trainer
 
 
-def build(batch_size: int, seed: int = 0) -> tuple[VoiceConversion, ParallelBatch]:
+def build(batch_size: int, seed: int = 0, frames: tuple[int, int] = (200, 400)) -> tuple[VoiceConversion, ParallelBatch]:
+    """The real preset's teacher and a synthetic batch, source lengths drawn from ``frames`` (low, high)."""
     audio = AudioConfig(sample_rate=16000, n_fft=1024, win_length=800, hop_length=200, n_mels=80, fmin=0.0,
                         fmax=8000.0, griffin_lim_power=1.0)
     base = Seq2SeqVCConfig()
@@ -49,8 +50,8 @@ def build(batch_size: int, seed: int = 0) -> tuple[VoiceConversion, ParallelBatc
                                 probe_every_n_steps=0)
     model = VoiceConversion(audio=audio, net=net, training=training)
     g = torch.Generator().manual_seed(seed)
-    src_len = torch.randint(200, 400, (batch_size,), generator=g)
-    tgt_len = (src_len.float() * (0.8 + 0.4 * torch.rand(batch_size, generator=g))).long().clamp(max=400)
+    src_len = torch.randint(frames[0], frames[1], (batch_size,), generator=g)
+    tgt_len = (src_len.float() * (0.8 + 0.4 * torch.rand(batch_size, generator=g))).long().clamp(1, frames[1])
     batch = ParallelBatch(
         ids=[str(i) for i in range(batch_size)],
         src_mel=torch.rand(batch_size, int(src_len.max()), 80, generator=g), src_lengths=src_len,
