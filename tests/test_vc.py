@@ -368,8 +368,8 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
                                 None, False)["model"]["init_args"]["training"]
     assert baseline["distill_weight"] == 0.0 and baseline["teacher_checkpoint"] is None
     # --student-epochs rescales the decaying distillation weight's epochs with the students' epochs
-    rescaled = load_presets("real", student_epochs=10)["distilled"]
-    assert rescaled["trainer"]["max_epochs"] == 10 and rescaled["model"]["init_args"]["training"]["distill_epochs"] == 5
+    rescaled = load_presets("real", student_epochs=20)["distilled"]  # the preset's fraction 0.2: 4 of 20 epochs
+    assert rescaled["trainer"]["max_epochs"] == 20 and rescaled["model"]["init_args"]["training"]["distill_epochs"] == 4
 
 
 def test_stop_after_names_a_stage(tmp_path: Path):
@@ -394,3 +394,19 @@ def test_bench_vc_train_step_runs_the_real_preset_teacher_step():
     loss = model.training_step(batch, 0)
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in model.net.encoder.parameters())
+
+
+def test_a_stage_trained_again_sets_its_previous_run_aside(tmp_path, capsys):
+    from zoo.reproduce_common import set_aside_previous_run
+
+    run = tmp_path / "distilled"
+    assert set_aside_previous_run(run) is None  # nothing there yet
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"old weights")
+    aside = set_aside_previous_run(run)
+    assert not run.exists() and (aside / "checkpoints" / "last.ckpt").read_bytes() == b"old weights"  # kept, not lost
+    assert aside.name.startswith("distilled.replaced-") and str(aside) in capsys.readouterr().err
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"newer weights")
+    second = set_aside_previous_run(run)  # within the same second: its own name, the first one untouched
+    assert second != aside and (aside / "checkpoints" / "last.ckpt").read_bytes() == b"old weights"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import sys
 import time
 from pathlib import Path
 from collections.abc import Sequence
@@ -52,6 +53,24 @@ def merge_configs(base: dict, over: dict) -> dict:
     return out
 
 
+def set_aside_previous_run(run_dir: Path) -> Path | None:
+    """Move a previous run of a stage out of the way (to ``RUN_DIR.replaced-<time>``) before it is trained again, and
+    say so; returns where it went, or None if there was none.
+
+    Trained again in place, the old ``checkpoints/last.ckpt`` would stay and the new one be written as
+    ``last-v1.ckpt``, so the chain would go on from, and score, the old run's weights. Nothing is deleted."""
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return None
+    aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    suffix = 1
+    while aside.exists():
+        aside = aside.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
+        suffix += 1
+    run_dir.rename(aside)
+    print(f"{run_dir} held a previous run of this stage; it is now {aside}", file=sys.stderr)
+    return aside
+
+
 def fit_stage(config: Path, overrides: dict, run_dir: Path, extra_args: Sequence[str] = ()) -> float:
     """One training stage: the zoo CLI built over ``--config CONFIG --config RUN_DIR/overrides.yaml [EXTRA_ARGS]``
     (``ZooCLI(run=False)``, so exactly what ``python -m zoo fit`` with those files would build), then
@@ -62,6 +81,7 @@ def fit_stage(config: Path, overrides: dict, run_dir: Path, extra_args: Sequence
     stage's logger would reuse it."""
     from zoo.cli import build_cli, user_errors
 
+    set_aside_previous_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     override_file = run_dir / "overrides.yaml"
     override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
