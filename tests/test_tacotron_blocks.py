@@ -529,6 +529,9 @@ def test_bidirectional_rnn_rejects_what_it_does_not_reproduce():
                                                                        batch_first=True)):
         with pytest.raises(ValueError, match="1-layer bidirectional"):
             run_bidirectional_rnn(rnn, torch.zeros(1, 2, 3), torch.tensor([2]))
+    with pytest.raises(ValueError, match=r"values in \[1, 2\]"):  # longer than the padded batch: no gather error
+        run_bidirectional_rnn(torch.nn.GRU(3, 2, batch_first=True, bidirectional=True), torch.zeros(1, 2, 3),
+                              torch.tensor([3]))
 
 
 def test_reference_encoder_final_state_equals_the_packed_gru():

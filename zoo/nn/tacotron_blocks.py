@@ -257,6 +257,8 @@ def run_bidirectional_rnn(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor) -> 
     """
     if rnn.num_layers != 1 or not rnn.bidirectional or not rnn.batch_first or not rnn.bias or getattr(rnn, "proj_size", 0):
         raise ValueError(f"run_bidirectional_rnn needs a 1-layer bidirectional batch-first LSTM or GRU, but got {rnn}")
+    if lengths.shape != (x.shape[0],) or int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
+        raise ValueError(f"lengths must be ({x.shape[0]},) values in [1, {x.shape[1]}], but got {lengths.tolist()}")
     if x.device.type != "cpu":
         packed = pack_padded_sequence(x, lengths.detach().cpu(), batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
