@@ -266,6 +266,45 @@ def test_time_major_forward_equals_the_convolutions(speakers: int, cond_channels
         torch.testing.assert_close(grads_a[name], grads_b[name], rtol=0, atol=1e-10, msg=name)
 
 
+@pytest.mark.parametrize("time", [30, 3], ids=["long", "shorter-than-the-dilations"])
+@pytest.mark.parametrize("kernel_size", [2, 3])
+def test_time_major_gradients_equal_the_convolutions_for_every_input(time: int, kernel_size: int):
+    """The time-major CPU path against the convolutions, in float64: the
+    gradients of every parameter and of the conditioning inputs too (the upsampler and speaker table train through
+    them), with taps shifted past the whole window (dilation 4 > 3 samples)."""
+    net, dist = _tiny("mol", cond_channels=5, num_speakers=3, kernel_size=kernel_size)
+    net.train()
+    wav = torch.rand(2, time, dtype=torch.float64) * 1.8 - 0.9
+    x = dist.input_features(shift_right(wav))
+    c0 = torch.rand(2, 5, time, dtype=torch.float64)
+    g0 = torch.randn(2, net.config.speaker_channels, 1, dtype=torch.float64)
+    runs = []
+    for forward in (net._forward_time_major, net._forward_channel_major):
+        net.zero_grad()
+        c, g = c0.clone().requires_grad_(), g0.clone().requires_grad_()
+        y = forward(x, c, g)
+        (dist.nll(y, wav) * torch.rand_like(wav, generator=torch.Generator().manual_seed(1))).sum().backward()
+        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        runs.append((y.detach(), grads | {"c": c.grad, "g": g.grad}))
+    (y_a, grads_a), (y_b, grads_b) = runs
+    torch.testing.assert_close(y_a, y_b, rtol=0, atol=1e-12)
+    assert grads_a.keys() == grads_b.keys() and {"c", "g", "blocks.0.conv.weight", "blocks.0.gcond.weight"} <= grads_a.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=0, atol=1e-10, msg=name)
+
+
+def test_time_major_block_with_dropout_trains():
+    """With dropout the taps read the dropped input and the residual the undropped one; every gradient is finite."""
+    net, dist = _tiny("mol", dropout=0.3)
+    net.train()
+    wav = torch.rand(2, 30, dtype=torch.float64) * 1.8 - 0.9
+    y = net._forward_time_major(dist.input_features(shift_right(wav)), net.upsample(torch.rand(2, 5, 5, dtype=torch.float64), 30), None)
+    dist.nll(y, wav).mean().backward()
+    for name, p in net.named_parameters():
+        if "gcond" not in name and "speaker" not in name:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
 def test_output_is_causal_and_sees_exactly_the_receptive_field():
     net, _ = _tiny("gaussian")
     t, rf = 60, net.receptive_field
