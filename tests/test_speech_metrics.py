@@ -15,7 +15,8 @@ import torch
 from tests.conftest import make_arctic_tree, tone
 from zoo.audio import AudioConfig
 from zoo.metrics.asr import error_rates, normalize_transcript
-from zoo.metrics.mcd import mcd_from_mcep, normalized_power_db, objective_scores, world_features
+from zoo.metrics.mcd import (F0_RANGES, mcd_from_mcep, normalized_power_db, objective_scores, two_pass_f0_range,
+                             world_features, world_resynthesis)
 from zoo.metrics.mel_distance import dct_cepstrum, mel_cepstral_distance_proxy
 
 SR = 16000
@@ -86,6 +87,28 @@ def test_mcd_agrees_with_a_direct_pyworld_pysptk_fastdtw_computation(tmp_path: P
     assert s.mcd_db == pytest.approx(expected_mcd, rel=1e-9)
     assert s.f0_rmse_hz == pytest.approx(expected_rmse, rel=1e-9)
     assert 2.0 < s.mcd_db < 30.0
+
+
+def test_two_pass_f0_range_is_three_quarters_of_q25_to_one_and_a_half_q75():
+    """Steady tones at 100, 150 and 200 Hz, one second each: the voiced frames' quartiles are 100 and 200 Hz, so
+    the rule gives (75, 300) Hz (Harvest's edges of each tone move the quartiles by a hertz or two at most)."""
+    wavs = [tone(1.0, SR, freq=f).astype(np.float64) for f in (100.0, 150.0, 200.0)]
+    low, high = two_pass_f0_range(wavs, SR)
+    assert low == pytest.approx(0.75 * 100.0, abs=2.0) and high == pytest.approx(1.5 * 200.0, abs=4.0)
+    with pytest.raises(ValueError, match="no voiced frame"):
+        two_pass_f0_range([np.zeros(SR)], SR)
+    # the shipped ranges are the rule's on the training prompts (module comment), rounded outwards to 5 Hz
+    assert F0_RANGES == {"bdl": (85.0, 220.0), "slt": (115.0, 280.0)}
+
+
+def test_world_resynthesis_keeps_the_envelope_and_f0():
+    """WORLD analysis-synthesis of a voiced signal scores near, but not at, the metrics' floor: an MCD of a few
+    dB, the F0 contour kept, the length unchanged."""
+    x = speech_like()
+    y = world_resynthesis(x, SR, F0_RANGE)
+    assert y.shape == x.shape and np.abs(y).max() <= 1.0
+    s = objective_scores(y, x, SR, F0_RANGE)
+    assert 0.0 < s.mcd_db < 4.0 and s.f0_rmse_hz < 5.0 and s.f0_corr > 0.9
 
 
 def test_normalized_power_of_a_flat_envelope_is_zero_db():

@@ -161,10 +161,12 @@ def _parallel_datamodule(overrides: dict, prepare: bool = False):
 
 
 # the rows of the report, in order: what each one converts (or not) and how it reaches the metrics
-ROWS = ("target_natural", "source_unconverted", "target_copy_synthesis", "mean_frame", "teacher", "distilled", "baseline")
+ROWS = ("target_natural", "source_unconverted", "target_world_resynthesis", "target_copy_synthesis", "mean_frame",
+        "teacher", "distilled", "baseline")
 ROW_TITLES = {
     "target_natural": "natural target speech (slt), the metrics' own floor",
     "source_unconverted": "natural source speech (bdl), no conversion",
+    "target_world_resynthesis": "natural target -> WORLD analysis-synthesis with its own F0 (any vocoder's floor)",
     "target_copy_synthesis": "target mel -> Griffin-Lim (the vocoder's share)",
     "mean_frame": "mean training target frame at the target's length -> Griffin-Lim",
     "teacher": "teacher conversion -> Griffin-Lim",
@@ -181,8 +183,9 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     WER/CER). Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
     from zoo.audio import save_wav
     from zoo.evaluation import Scorer
-    from zoo.metrics.mcd import F0_RANGES
     from zoo.audio import griffin_lim_wav
+    from zoo.evaluation import SAMPLE_RATE
+    from zoo.metrics.mcd import F0_RANGES, world_resynthesis
     from zoo.pipeline import VoiceConverter
 
     dm = _parallel_datamodule(overrides, prepare=True)
@@ -211,6 +214,14 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
         "target_natural": {t.id: natural_16k(t.wav_path, audio.sample_rate) for _, t in pairs},
         "source_unconverted": {t.id: natural_16k(s.wav_path, audio.sample_rate) for s, t in pairs},
     }
+    texts = {t.id: t.text for _, t in pairs}
+    f0_range = F0_RANGES.get(dm.target_speaker, (60.0, 400.0))
+    folder = out / "wavs" / "target_world_resynthesis"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources["target_world_resynthesis"] = {}
+    for utt_id, wav in sources["target_natural"].items():
+        save_wav(folder / f"{utt_id}.wav", world_resynthesis(wav, SAMPLE_RATE, f0_range), SAMPLE_RATE)
+        sources["target_world_resynthesis"][utt_id] = folder / f"{utt_id}.wav"
     for row, row_mels in mels.items():
         folder = out / "wavs" / row
         folder.mkdir(parents=True, exist_ok=True)
@@ -219,13 +230,11 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
             path = folder / f"{utt_id}.wav"
             save_wav(path, griffin_lim_wav(mel, audio), audio.sample_rate)
             sources[row][utt_id] = path
-    texts = {t.id: t.text for _, t in pairs}
-    f0_range = F0_RANGES.get(dm.target_speaker, (60.0, 400.0))
     results: dict[str, dict] = {}
     with Scorer(sources["target_natural"], texts, f0_range, workers) as scorer:
         for row in ROWS:
             results[row] = {"checkpoint": str(checkpoints[row]) if row in checkpoints else None,
-                            "wavs": str(out / "wavs" / row) if row in mels else "natural recordings",
+                            "wavs": "natural recordings" if row in ("target_natural", "source_unconverted") else str(out / "wavs" / row),
                             **scorer.score(sources[row])}
     return results
 

@@ -34,9 +34,50 @@ MCEP_ALPHA = 0.466
 POWER_THRESHOLD_DB = -20.0
 LOW_CUT_HZ = 70.0
 
-# Harvest's F0 search range per target speaker (Hz), covering the 0.5-99.5 % range of Harvest's F0 over a wide
-# (40-800 Hz) search on 20 of each speaker's training prompts (bdl 55-274 Hz, slt 90-338 Hz).
-F0_RANGES: dict[str, tuple[float, float]] = {"bdl": (50.0, 300.0), "slt": (80.0, 380.0)}
+# Harvest's F0 search range per speaker (Hz), by the two-pass rule of De Looze & Hirst (2008) on each speaker's
+# training prompts (every 6th of arctic_a0001-a0593; ``two_pass_f0_range``): a first Harvest pass over 50-800 Hz,
+# then floor = 0.75 x its first quartile, ceiling = 1.5 x its third quartile (bdl 86.5-215.7, slt 115.7-279.6
+# Hz, rounded outwards to 5 Hz). The earlier ranges (bdl 50-300, slt 80-380: the 0.5-99.5 % span of a wide
+# search, which takes in the search's own octave errors) let Harvest jump octaves: on 20 slt dev utterances a WORLD
+# analysis-synthesis with the recording's own F0 scored 22.0 Hz F0 RMSE against it, 16.9 Hz with these ranges;
+# mel -> Griffin-Lim copy-synthesis 35.5 and 26.9 Hz (docs/results/attention-distillation/f0-range.md).
+F0_RANGES: dict[str, tuple[float, float]] = {"bdl": (85.0, 220.0), "slt": (115.0, 280.0)}
+
+
+def two_pass_f0_range(wavs: list[np.ndarray], sample_rate: int, first_pass: tuple[float, float] = (50.0, 800.0)
+                      ) -> tuple[float, float]:
+    """A speaker's F0 search range by De Looze & Hirst's (2008) two-pass rule: Harvest over ``first_pass`` on the
+    protocol's signal (16-bit scale, 70 Hz low-cut, 5 ms frames), then ``(0.75 * q25, 1.5 * q75)`` of the voiced
+    frames' F0 pooled over ``wavs``. A ValueError when no frame is voiced."""
+    import pyworld
+
+    voiced = []
+    for wav in wavs:
+        x = _low_cut(_check_wav(wav) * np.iinfo(np.int16).max, sample_rate)
+        f0, _ = pyworld.harvest(x, sample_rate, f0_floor=first_pass[0], f0_ceil=first_pass[1],
+                                frame_period=FRAME_PERIOD_MS)
+        voiced.append(f0[f0 > 0])
+    pooled = np.concatenate(voiced) if voiced else np.zeros(0)
+    if pooled.size == 0:
+        raise ValueError("no voiced frame in any of the waveforms: no F0 range to estimate")
+    q25, q75 = np.percentile(pooled, [25, 75])
+    return float(0.75 * q25), float(1.5 * q75)
+
+
+def world_resynthesis(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, float]) -> np.ndarray:
+    """WORLD analysis (the protocol's: Harvest in ``f0_range``, CheapTrick, D4C) and synthesis of a waveform in
+    [-1, 1]: a vocoder with the recording's own F0 and envelope, so its scores are the metrics' floor for any
+    resynthesised speech (the reports' ``target_world_resynthesis`` row)."""
+    import pyworld
+
+    wav = _check_wav(wav)
+    scale = float(np.iinfo(np.int16).max)
+    x = _low_cut(wav * scale, sample_rate)
+    f0, times = pyworld.harvest(x, sample_rate, f0_floor=f0_range[0], f0_ceil=f0_range[1], frame_period=FRAME_PERIOD_MS)
+    sp = pyworld.cheaptrick(x, f0, times, sample_rate, fft_size=FFT_SIZE)
+    ap = pyworld.d4c(x, f0, times, sample_rate, fft_size=FFT_SIZE)
+    y = pyworld.synthesize(f0, sp, ap, sample_rate, frame_period=FRAME_PERIOD_MS)[: len(wav)]
+    return np.clip(y / scale, -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -163,4 +204,4 @@ def objective_scores(converted: np.ndarray, reference: np.ndarray, sample_rate: 
 
 
 __all__ = ["F0_RANGES", "Scores", "WorldFeatures", "mcd_from_mcep", "normalized_power_db", "objective_scores",
-           "scores_from_features", "world_features"]
+           "scores_from_features", "two_pass_f0_range", "world_features", "world_resynthesis"]
