@@ -405,8 +405,10 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "Every row scored against the natural target with the published ARCTIC protocol (`zoo.metrics.mcd`: WORLD "
         "Harvest/CheapTrick, SPTK mel-cepstrum order 39, alpha 0.466, c0 included, frames above -20 dB, fastdtw), "
         "DNSMOS P.835 (`speechmos`) and PocketSphinx WER/CER against the prompt (generic language model, not tuned). "
-        "Synthesised rows go through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the "
-        "vocoder's share of every converted row's figures.", "",
+        "Harvest searches F0 in the target speaker's range (`zoo.metrics.mcd.F0_RANGES`). Synthesised rows go "
+        "through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the vocoder's share of every "
+        "converted row's figures; the WORLD analysis-synthesis row (the recording's own F0 and envelope) is the floor "
+        "of any vocoder under these metrics.", "",
         "| row | MCD dB | F0 RMSE Hz | F0 CORR | DDUR s | DNSMOS OVRL | SIG | BAK | WER % | CER % |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
