@@ -75,7 +75,8 @@ def world_resynthesis(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, 
     x = _low_cut(wav * scale, sample_rate)
     f0, times = pyworld.harvest(x, sample_rate, f0_floor=f0_range[0], f0_ceil=f0_range[1], frame_period=FRAME_PERIOD_MS)
     sp = pyworld.cheaptrick(x, f0, times, sample_rate, fft_size=FFT_SIZE)
-    ap = pyworld.d4c(x, f0, times, sample_rate, fft_size=FFT_SIZE)
+    # D4C leaves NaN in frames of a band-limited signal (an 8 kHz recording resampled to 16 kHz): aperiodic there
+    ap = np.nan_to_num(pyworld.d4c(x, f0, times, sample_rate, fft_size=FFT_SIZE), nan=1.0)
     y = pyworld.synthesize(f0, sp, ap, sample_rate, frame_period=FRAME_PERIOD_MS)[: len(wav)]
     return np.clip(y / scale, -1.0, 1.0)
 
