@@ -166,7 +166,7 @@ ROWS = ("target_natural", "source_unconverted", "target_world_resynthesis", "tar
 ROW_TITLES = {
     "target_natural": "natural target speech (slt), the metrics' own floor",
     "source_unconverted": "natural source speech (bdl), no conversion",
-    "target_world_resynthesis": "natural target -> WORLD analysis-synthesis with its own F0 (any vocoder's floor)",
+    "target_world_resynthesis": "natural target -> WORLD analysis-synthesis with its own F0 (a harmonic vocoder's share)",
     "target_copy_synthesis": "target mel -> Griffin-Lim (the vocoder's share)",
     "mean_frame": "mean training target frame at the target's length -> Griffin-Lim",
     "teacher": "teacher conversion -> Griffin-Lim",
@@ -407,8 +407,8 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "DNSMOS P.835 (`speechmos`) and PocketSphinx WER/CER against the prompt (generic language model, not tuned). "
         "Harvest searches F0 in the target speaker's range (`zoo.metrics.mcd.F0_RANGES`). Synthesised rows go "
         "through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the vocoder's share of every "
-        "converted row's figures; the WORLD analysis-synthesis row (the recording's own F0 and envelope) is the floor "
-        "of any vocoder under these metrics.", "",
+        "converted row's figures; the WORLD analysis-synthesis row is what a vocoder that keeps the recording's own F0 "
+        "and envelope scores under these metrics.", "",
         "| row | MCD dB | F0 RMSE Hz | F0 CORR | DDUR s | DNSMOS OVRL | SIG | BAK | WER % | CER % |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -66,8 +66,8 @@ def two_pass_f0_range(wavs: list[np.ndarray], sample_rate: int, first_pass: tupl
 
 def world_resynthesis(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, float]) -> np.ndarray:
     """WORLD analysis (the protocol's: Harvest in ``f0_range``, CheapTrick, D4C) and synthesis of a waveform in
-    [-1, 1]: a vocoder with the recording's own F0 and envelope, so its scores are the metrics' floor for any
-    resynthesised speech (the reports' ``target_world_resynthesis`` row)."""
+    [-1, 1]: a vocoder fed the recording's own F0 and envelope, so its scores show what resynthesis alone costs
+    under these metrics (the reports' ``target_world_resynthesis`` row)."""
     import pyworld
 
     wav = _check_wav(wav)
