@@ -281,7 +281,7 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
         assert 0.0 <= rows[name]["wer"] and 1.0 <= rows[name]["dnsmos_ovrl"] <= 5.0, name
     assert rows["distilled"]["checkpoint"].endswith("distilled/checkpoints/last.ckpt")
     assert rows["target_natural"]["checkpoint"] is None
-    # the vocoder floor: the natural target through WORLD with its own F0, saved beside the synthesised rows
+    # what resynthesis alone costs: the natural target through WORLD with its own F0, saved beside the other rows
     assert rows["target_world_resynthesis"]["mcd_db"] < rows["mean_frame"]["mcd_db"]
     dev_ids = [u["id"] for u in json.loads((out / "utterances.json").read_text())["distilled"]]
     assert dev_ids and all((out / "wavs" / row / f"{i}.wav").is_file()

@@ -61,11 +61,10 @@ def set_aside_previous_run(run_dir: Path) -> Path | None:
     ``last-v1.ckpt``, so the chain would go on from, and score, the old run's weights. Nothing is deleted."""
     if not run_dir.is_dir() or not any(run_dir.iterdir()):
         return None
-    aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-    suffix = 1
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside, suffix = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}"), 1
     while aside.exists():
-        aside = aside.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
-        suffix += 1
+        aside, suffix = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{suffix}"), suffix + 1
     run_dir.rename(aside)
     print(f"{run_dir} held a previous run of this stage; it is now {aside}", file=sys.stderr)
     return aside

@@ -181,10 +181,8 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     """Every row of ``ROWS`` on the validation (dev) pairs: the synthesised rows written to ``OUT/wavs/<row>/<id>.wav``
     and every row scored against the natural target with ``zoo.evaluation.Scorer`` (MCD, F0, DDUR, DNSMOS,
     WER/CER). Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
-    from zoo.audio import save_wav
-    from zoo.evaluation import Scorer
-    from zoo.audio import griffin_lim_wav
-    from zoo.evaluation import SAMPLE_RATE
+    from zoo.audio import griffin_lim_wav, save_wav
+    from zoo.evaluation import SAMPLE_RATE, Scorer
     from zoo.metrics.mcd import F0_RANGES, world_resynthesis
     from zoo.pipeline import VoiceConverter
 

@@ -44,18 +44,25 @@ LOW_CUT_HZ = 70.0
 F0_RANGES: dict[str, tuple[float, float]] = {"bdl": (85.0, 220.0), "slt": (115.0, 280.0)}
 
 
+def _protocol_f0(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, float]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The protocol's signal (16-bit scale, 70 Hz low-cut) and its Harvest F0 in ``f0_range`` at 5 ms frames:
+    (signal, f0 (T,) Hz with 0 unvoiced, frame times (T,))."""
+    import pyworld
+
+    x = _low_cut(_check_wav(wav) * np.iinfo(np.int16).max, sample_rate)
+    f0, times = pyworld.harvest(x, sample_rate, f0_floor=f0_range[0], f0_ceil=f0_range[1], frame_period=FRAME_PERIOD_MS)
+    return x, f0, times
+
+
 def two_pass_f0_range(wavs: list[np.ndarray], sample_rate: int, first_pass: tuple[float, float] = (50.0, 800.0)
                       ) -> tuple[float, float]:
     """A speaker's F0 search range by De Looze & Hirst's (2008) two-pass rule: Harvest over ``first_pass`` on the
     protocol's signal (16-bit scale, 70 Hz low-cut, 5 ms frames), then ``(0.75 * q25, 1.5 * q75)`` of the voiced
     frames' F0 pooled over ``wavs``. A ValueError when no frame is voiced."""
-    import pyworld
-
     voiced = []
     for wav in wavs:
-        x = _low_cut(_check_wav(wav) * np.iinfo(np.int16).max, sample_rate)
-        f0, _ = pyworld.harvest(x, sample_rate, f0_floor=first_pass[0], f0_ceil=first_pass[1],
-                                frame_period=FRAME_PERIOD_MS)
+        f0 = _protocol_f0(wav, sample_rate, first_pass)[1]
         voiced.append(f0[f0 > 0])
     pooled = np.concatenate(voiced) if voiced else np.zeros(0)
     if pooled.size == 0:
@@ -70,15 +77,12 @@ def world_resynthesis(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, 
     under these metrics (the reports' ``target_world_resynthesis`` row)."""
     import pyworld
 
-    wav = _check_wav(wav)
-    scale = float(np.iinfo(np.int16).max)
-    x = _low_cut(wav * scale, sample_rate)
-    f0, times = pyworld.harvest(x, sample_rate, f0_floor=f0_range[0], f0_ceil=f0_range[1], frame_period=FRAME_PERIOD_MS)
+    x, f0, times = _protocol_f0(wav, sample_rate, f0_range)
     sp = pyworld.cheaptrick(x, f0, times, sample_rate, fft_size=FFT_SIZE)
     # D4C leaves NaN in frames of a band-limited signal (an 8 kHz recording resampled to 16 kHz): aperiodic there
     ap = np.nan_to_num(pyworld.d4c(x, f0, times, sample_rate, fft_size=FFT_SIZE), nan=1.0)
-    y = pyworld.synthesize(f0, sp, ap, sample_rate, frame_period=FRAME_PERIOD_MS)[: len(wav)]
-    return np.clip(y / scale, -1.0, 1.0)
+    y = pyworld.synthesize(f0, sp, ap, sample_rate, frame_period=FRAME_PERIOD_MS)[: len(x)]
+    return np.clip(y / np.iinfo(np.int16).max, -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,7 @@ def world_features(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, flo
         n = int(1000.0 * len(wav) / sample_rate / FRAME_PERIOD_MS) + 1
         return WorldFeatures(np.zeros(n), np.zeros((n, MCEP_ORDER + 1)), np.full(n, -np.inf), 0.0, True)
     trimmed = librosa.effects.trim(wav)[0]
-    x = _low_cut(wav * np.iinfo(np.int16).max, sample_rate)
-    f0, times = pyworld.harvest(x, sample_rate, f0_floor=f0_range[0], f0_ceil=f0_range[1], frame_period=FRAME_PERIOD_MS)
+    x, f0, times = _protocol_f0(wav, sample_rate, f0_range)
     sp = pyworld.cheaptrick(x, f0, times, sample_rate, fft_size=FFT_SIZE)  # (T, FFT_SIZE / 2 + 1)
     mcep = pysptk.sp2mc(sp, MCEP_ORDER, MCEP_ALPHA)  # (T, 40)
     return WorldFeatures(f0, mcep, normalized_power_db(sp), len(trimmed) / sample_rate, False)
