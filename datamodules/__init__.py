@@ -5,5 +5,7 @@ from datamodules.cmu_arctic import CMUArcticDataModule
 from datamodules.ljspeech import LJSpeechDataModule
 from datamodules.mnist import MNISTDataModule
 from datamodules.postnet import PairedMelDataModule
+from datamodules.world_vocoder import WorldVocoderDataModule
 
-__all__ = ["CMUArcticDataModule", "ImageBatch", "LJSpeechDataModule", "MNISTDataModule", "ParallelBatch", "SpeechBatch"]
+__all__ = ["CMUArcticDataModule", "ImageBatch", "LJSpeechDataModule", "MNISTDataModule", "ParallelBatch", "SpeechBatch",
+           "WorldVocoderDataModule"]

@@ -1,6 +1,6 @@
 """``python -m zoo convert --vc CKPT [--postnet CKPT] [--vocoder CKPT | griffin-lim] --wav FILE_OR_DIR --out DIR``:
 convert a wav file or a folder of wavs with a trained voice-conversion checkpoint (teacher or student), an optional
-pix2pix post-net and a vocoder (Griffin-Lim at the model's AudioConfig by default, or a WaveNet checkpoint); outputs
+pix2pix post-net and a vocoder (Griffin-Lim at the model's AudioConfig by default, or a WaveNet or WORLD vocoder checkpoint); outputs
 are named like their sources (``OUT/<name>.wav`` and the alignment ``OUT/<name>.png``), plus ``OUT/conversions.json``."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from zoo.errors import exit_on_user_error
 def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags ``python -m zoo convert`` and ``python -m zoo synthesize`` share."""
     parser.add_argument("--postnet", default=None, help="a pix2pix post-net checkpoint (optional)")
-    parser.add_argument("--vocoder", default="griffin-lim", help="'griffin-lim' (default) or a WaveNet vocoder checkpoint")
+    parser.add_argument("--vocoder", default="griffin-lim", help="'griffin-lim' (default), or a WaveNet or WORLD vocoder checkpoint")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when present)")

@@ -35,7 +35,8 @@ VC_CLASS = "zoo.models.vc.VoiceConversion"
 TTS_CLASSES = {"zoo.models.tacotron.Tacotron2": "a Tacotron 2 model (configs/tacotron2.yaml)",
                "zoo.models.tacotron.Tacotron": "a Tacotron model (configs/tacotron.yaml)"}
 POSTNET_CLASSES = {"zoo.models.pix2pix.Pix2PixPostnet": "a pix2pix post-net (configs/postnet_pix2pix.yaml)"}
-VOCODER_CLASSES = {"zoo.models.wavenet.WaveNetVocoder": "a WaveNet vocoder (configs/wavenet_mol.yaml or wavenet_gaussian.yaml)"}
+VOCODER_CLASSES = {"zoo.models.wavenet.WaveNetVocoder": "a WaveNet vocoder (configs/wavenet_mol.yaml or wavenet_gaussian.yaml)",
+                   "zoo.models.world_vocoder.WorldVocoder": "a WORLD vocoder (configs/world_vocoder.yaml)"}
 # The front-end fields two stages must share for one stage's mel frames to mean the same to the next.
 STAGE_FIELDS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax", "ref_db", "min_db",
                 "preemphasis")
@@ -113,15 +114,30 @@ class WaveNet:
         return results
 
 
+class World:
+    """A trained ``WorldVocoder``: mel -> WORLD parameters (its network) -> WORLD synthesis, one utterance at a time."""
+
+    name = "world"
+
+    def __init__(self, model: Any, device: str | torch.device | None = None) -> None:
+        self.model = model.eval().to(_device(device))
+        self.audio: AudioConfig = model.audio
+
+    def vocode(self, mels: Sequence[Tensor], batch_size: int = 8, progress: bool = False) -> list[Tensor]:
+        """(T_i, n_mels) normalised mels -> (S_i = T_i * hop,) waveforms, in input order."""
+        return [self.model.vocode([m])[0] for m in _progress(mels, progress, "world")]
+
+
 def load_vocoder(vocoder: str | Path | None, upstream: str, upstream_audio: AudioConfig,
-                 device: str | torch.device | None = None) -> GriffinLim | WaveNet:
-    """``None`` or ``"griffin-lim"``: Griffin-Lim at the upstream's AudioConfig; else a WaveNet checkpoint, which must
-    share the upstream's front end."""
+                 device: str | torch.device | None = None) -> GriffinLim | WaveNet | World:
+    """``None`` or ``"griffin-lim"``: Griffin-Lim at the upstream's AudioConfig; else a WaveNet or WORLD vocoder
+    checkpoint, which must share the upstream's front end."""
     if vocoder is None or str(vocoder) == "griffin-lim":
         return GriffinLim(upstream_audio)
-    wavenet = WaveNet.from_checkpoint(vocoder, device)
-    check_stages_agree(upstream, upstream_audio, f"the vocoder {vocoder}", wavenet.audio)
-    return wavenet
+    model = load_experiment(vocoder, VOCODER_CLASSES, "the vocoder")
+    stage = World(model, device) if type(model).__name__ == "WorldVocoder" else WaveNet(model, device)
+    check_stages_agree(upstream, upstream_audio, f"the vocoder {vocoder}", stage.audio)
+    return stage
 
 
 class Postnet:
@@ -158,7 +174,7 @@ def load_postnet(path: str | Path | None, upstream: str, upstream_audio: AudioCo
 
 
 def _attach_stages(upstream: str, audio: AudioConfig, postnet: Postnet | None,
-                   vocoder: GriffinLim | WaveNet | None) -> tuple[Postnet | None, GriffinLim | WaveNet]:
+                   vocoder: GriffinLim | WaveNet | World | None) -> tuple[Postnet | None, GriffinLim | WaveNet | World]:
     """The stages after a model, checked against its front end; no vocoder means Griffin-Lim at its AudioConfig."""
     for name, stage in (("the post-net", postnet), ("the vocoder", vocoder)):
         if stage is not None:
@@ -180,7 +196,7 @@ class Synthesizer:
     """A trained Tacotron / Tacotron 2, an optional post-net and a vocoder, from text to waveforms."""
 
     def __init__(self, model: Any, symbols: SymbolTable, postnet: Postnet | None = None,
-                 vocoder: GriffinLim | WaveNet | None = None, device: str | torch.device | None = None) -> None:
+                 vocoder: GriffinLim | WaveNet | World | None = None, device: str | torch.device | None = None) -> None:
         self.model = model.eval().to(_device(device))
         self.audio: AudioConfig = model.audio
         if len(symbols) != model.hparams.vocab_size:
@@ -304,7 +320,7 @@ class VoiceConverter:
     default), over waveforms or files."""
 
     def __init__(self, model: Any, device: str | torch.device | None = None, max_frames: int | None = None,
-                 postnet: Postnet | None = None, vocoder: GriffinLim | WaveNet | None = None) -> None:
+                 postnet: Postnet | None = None, vocoder: GriffinLim | WaveNet | World | None = None) -> None:
         self.model = model.eval().to(_device(device))
         self.audio: AudioConfig = model.audio
         self.front = AudioFrontEnd(self.audio)

@@ -15,6 +15,7 @@ EXPERIMENT_MODULES = (
     "zoo.models.wavenet",
     "zoo.models.tacotron",
     "zoo.models.vc",
+    "zoo.models.world_vocoder",
 )
 
 # ``python -m zoo reproduce NAME``: NAME -> (module with ``main(argv)``, one-line description)

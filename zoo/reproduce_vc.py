@@ -37,13 +37,14 @@ from zoo.reproduce_common import (
     stage_datamodule, stage_loggers, wandb_ids,
 )
 
-STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline")
+STAGES = ("teacher_pretrain", "teacher", "vocoder", "distilled", "baseline")
 CONFIGS = {"teacher_pretrain_lj": "vc_teacher_pretrain.yaml", "teacher_pretrain": "vc_teacher_pretrain.yaml", "teacher": "vc_teacher.yaml",
-           "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
+           "vocoder": "world_vocoder.yaml", "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
 # each stage's preset: configs/presets/<dir>/<preset>.yaml, an override of its config (the baseline runs the students'
-# file with distillation off); the LJSpeech stage has presets only where the teacher pretrains on ARCTIC afterwards
+# file with distillation off); the LJSpeech stage has presets only where the teacher pretrains on ARCTIC afterwards, the
+# WORLD vocoder only where the pairs are real speech (the other presets vocode with Griffin-Lim alone)
 PRESET_DIRS = {"teacher_pretrain_lj": "vc_teacher_pretrain_lj", "teacher_pretrain": "vc_teacher_pretrain",
-               "teacher": "vc_teacher", "distilled": "vc_distill", "baseline": "vc_distill"}
+               "teacher": "vc_teacher", "vocoder": "world_vocoder", "distilled": "vc_distill", "baseline": "vc_distill"}
 PRESETS = tuple(preset_names("vc_distill"))
 _NO_DISTILLATION = {"distill_weight": 0.0, "teacher_checkpoint": None, "distill_schedule": "constant", "distill_epochs": None}
 
@@ -84,7 +85,7 @@ def _reads_arctic(stage: str, preset: dict) -> bool:
 
     class_path = preset.get("data", {}).get("class_path") or (
         yaml.safe_load((CONFIG_DIR / CONFIGS[stage]).read_text())["data"]["class_path"])
-    return class_path.endswith("CMUArcticDataModule")
+    return class_path.endswith(("CMUArcticDataModule", "WorldVocoderDataModule"))
 
 
 def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic_root: str | None,
@@ -106,6 +107,8 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
     training: dict[str, Any] = {}
     if pretrain_ckpt is not None:
         training["init_from"] = str(pretrain_ckpt)
+    if stage == "vocoder":  # the teacher's ground-truth-aligned predictions, written by ``run`` before the fit
+        data["pairs_dir"] = str(out / "vocoder_pairs")
     if stage == "distilled":
         training["teacher_checkpoint"] = str(teacher_ckpt)
     elif stage == "baseline":
@@ -118,9 +121,9 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
 
 def stages(presets: dict[str, dict], data_root: str) -> tuple[str, ...]:
     """The stages a preset runs: an LJSpeech autoencoder stage first when the preset has one (the teacher then
-    pretrains on ARCTIC) and LJSpeech is present under the data root."""
+    pretrains on ARCTIC) and LJSpeech is present under the data root; the WORLD vocoder when the preset has one."""
     lj = "teacher_pretrain_lj" in presets and (Path(data_root) / "LJSpeech-1.1" / "metadata.csv").is_file()
-    return (("teacher_pretrain_lj",) if lj else ()) + STAGES
+    return (("teacher_pretrain_lj",) if lj else ()) + tuple(s for s in STAGES if s != "vocoder" or s in presets)
 
 
 def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
@@ -163,78 +166,20 @@ def _parallel_datamodule(overrides: dict, prepare: bool = False):
 # the rows of the report, in order: what each one converts (or not) and how it reaches the metrics
 ROWS = ("target_natural", "source_unconverted", "target_world_resynthesis", "target_copy_synthesis", "mean_frame",
         "teacher", "distilled", "baseline")
+# with a trained WORLD vocoder, the converted rows go through it, and its own copy-synthesis row joins Griffin-Lim's
+WORLD_ROWS = ROWS[:4] + ("target_copy_synthesis_world",) + ROWS[4:]
 ROW_TITLES = {
     "target_natural": "natural target speech (slt), the metrics' own floor",
     "source_unconverted": "natural source speech (bdl), no conversion",
     "target_world_resynthesis": "natural target -> WORLD analysis-synthesis with its own F0 (a harmonic vocoder's share)",
-    "target_copy_synthesis": "target mel -> Griffin-Lim (the vocoder's share)",
-    "mean_frame": "mean training target frame at the target's length -> Griffin-Lim",
-    "teacher": "teacher conversion -> Griffin-Lim",
-    "distilled": "distilled student conversion -> Griffin-Lim",
-    "baseline": "baseline student conversion -> Griffin-Lim",
+    "target_copy_synthesis": "target mel -> Griffin-Lim (Griffin-Lim's share)",
+    "target_copy_synthesis_world": "target mel -> WORLD vocoder (the vocoder's share)",
+    "mean_frame": "mean training target frame at the target's length -> {vocoder}",
+    "teacher": "teacher conversion -> {vocoder}",
+    "distilled": "distilled student conversion -> {vocoder}",
+    "baseline": "baseline student conversion -> {vocoder}",
 }
-
-
-@torch.no_grad()
-def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utterances: int | None,
-                 workers: int | None, batch_size: int = 8) -> dict[str, dict]:
-    """Every row of ``ROWS`` on the validation (dev) pairs: the synthesised rows written to ``OUT/wavs/<row>/<id>.wav``
-    and every row scored against the natural target with ``zoo.evaluation.Scorer`` (MCD, F0, DDUR, DNSMOS,
-    WER/CER). Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
-    from zoo.audio import griffin_lim_wav, save_wav
-    from zoo.evaluation import SAMPLE_RATE, Scorer
-    from zoo.metrics.mcd import F0_RANGES, world_resynthesis
-    from zoo.pipeline import VoiceConverter
-
-    dm = _parallel_datamodule(overrides, prepare=True)
-    audio = dm.audio
-    val = dm.datasets["val"]
-    pairs = val.pairs[:n_utterances] if n_utterances else val.pairs
-    ids = [t.id for _, t in pairs]
-    src_mels = [val.src_store.get(s.id, "mel") for s, _ in pairs]  # (T, n_mels) each, as the models saw them
-    tgt_mels = [val.tgt_store.get(t.id, "mel") for _, t in pairs]
-    total, frames = torch.zeros(audio.n_mels, dtype=torch.float64), 0
-    for batch in dm.train_dataloader():
-        mask = torch.arange(batch.tgt_mel.shape[1]).unsqueeze(0) < batch.tgt_lengths.unsqueeze(1)  # (B, T)
-        total += (batch.tgt_mel * mask.unsqueeze(-1)).sum((0, 1)).double()
-        frames += int(batch.tgt_lengths.sum())
-    mean_frame = (total / frames).float()  # (n_mels,)
-    mels: dict[str, list[Tensor]] = {
-        "target_copy_synthesis": tgt_mels,
-        "mean_frame": [mean_frame.expand(m.shape[0], -1) for m in tgt_mels],
-    }
-    for row in ("teacher", "distilled", "baseline"):
-        converter = VoiceConverter.from_checkpoint(checkpoints[row], device="cpu")
-        torch.manual_seed(0)  # the decoder's pre-net keeps dropout on at inference (Tacotron 2): a fixed draw
-        mels[row] = [mel for mel, _, _ in converter.convert_mels(src_mels, batch_size)]
-    # natural speech at the models' sample rate, so a model below 16 kHz is not scored on the band it never had
-    sources: dict[str, dict[str, Any]] = {
-        "target_natural": {t.id: natural_16k(t.wav_path, audio.sample_rate) for _, t in pairs},
-        "source_unconverted": {t.id: natural_16k(s.wav_path, audio.sample_rate) for s, t in pairs},
-    }
-    texts = {t.id: t.text for _, t in pairs}
-    f0_range = F0_RANGES.get(dm.target_speaker, (60.0, 400.0))
-    folder = out / "wavs" / "target_world_resynthesis"
-    folder.mkdir(parents=True, exist_ok=True)
-    sources["target_world_resynthesis"] = {}
-    for utt_id, wav in sources["target_natural"].items():
-        save_wav(folder / f"{utt_id}.wav", world_resynthesis(wav, SAMPLE_RATE, f0_range), SAMPLE_RATE)
-        sources["target_world_resynthesis"][utt_id] = folder / f"{utt_id}.wav"
-    for row, row_mels in mels.items():
-        folder = out / "wavs" / row
-        folder.mkdir(parents=True, exist_ok=True)
-        sources[row] = {}
-        for utt_id, mel in zip(ids, row_mels):
-            path = folder / f"{utt_id}.wav"
-            save_wav(path, griffin_lim_wav(mel, audio), audio.sample_rate)
-            sources[row][utt_id] = path
-    results: dict[str, dict] = {}
-    with Scorer(sources["target_natural"], texts, f0_range, workers) as scorer:
-        for row in ROWS:
-            results[row] = {"checkpoint": str(checkpoints[row]) if row in checkpoints else None,
-                            "wavs": "natural recordings" if row in ("target_natural", "source_unconverted") else str(out / "wavs" / row),
-                            **scorer.score(sources[row])}
-    return results
+VOCODER_NAMES = {"world": "WORLD vocoder", "griffin-lim": "Griffin-Lim"}
 
 
 @torch.no_grad()
@@ -316,6 +261,14 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         if reuse and _reusable(out / stage, overrides[stage]):
             ckpts[stage], seconds[stage] = out / stage / "checkpoints" / "last.ckpt", 0.0
             continue
+        if stage == "vocoder":
+            if arctic_root is None:
+                raise ValueError(f"the {preset_name} preset trains a WORLD vocoder on real CMU ARCTIC: give --arctic-root")
+            from zoo.reproduce_postnet import dump_upstream
+
+            dump_start = time.perf_counter()
+            dump_upstream(ckpts["teacher"], arctic_root, data_root, out / "vocoder_pairs")
+            seconds["vocoder_pairs"] = time.perf_counter() - dump_start
         ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
         if stage == stop_after:
             return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
@@ -348,6 +301,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         "teacher": {"diagonality": teacher_val["val/diagonality"], "focus_rate": teacher_val["val/focus_rate"],
                     "mel_cd_proxy_db": teacher_val.get("val/mel_cd_proxy_db"),
                     "duration_ratio": teacher_val.get("val/duration_ratio"), **_frame_losses(teacher_val)},
+        "vocoder": "world" if "vocoder" in ckpts else "griffin-lim",
         "rows": {k: {kk: vv for kk, vv in v.items() if kk != "utterances"} for k, v in rows.items()},
         "effect": {
             "diagonality_epoch0_gap": d["diagonality_epoch0"] - b["diagonality_epoch0"],
@@ -385,6 +339,18 @@ def _fmt(value: Any, digits: int = 3) -> str:  # the attention tables' three dec
     return fmt(value, digits)
 
 
+def _vocoder_text(report: dict) -> str:
+    if report.get("vocoder", "griffin-lim") == "griffin-lim":
+        return ("Synthesised rows go through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the "
+                "vocoder's share of every converted row's figures; the WORLD analysis-synthesis row is what a vocoder "
+                "that keeps the recording's own F0 and envelope scores under these metrics.")
+    return ("Converted rows go through the chain's WORLD vocoder (`zoo.models.world_vocoder`: the target speaker's "
+            "training mels and the teacher's ground-truth-aligned predictions of them -> WORLD parameters -> WORLD "
+            "synthesis; stage `vocoder`), so its copy-synthesis row (target_copy_synthesis_world) is the vocoder's share "
+            "of their figures; Griffin-Lim's copy-synthesis row is there for comparison, and the WORLD "
+            "analysis-synthesis row is what a vocoder that keeps the recording's own F0 and envelope scores.")
+
+
 def _markdown(report: dict, presets: dict[str, dict]) -> str:
     s, e, rows = report["students"], report["effect"], report["rows"]
     cols = ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mel_cd_proxy_db",
@@ -403,18 +369,16 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "Every row scored against the natural target with the published ARCTIC protocol (`zoo.metrics.mcd`: WORLD "
         "Harvest/CheapTrick, SPTK mel-cepstrum order 39, alpha 0.466, c0 included, frames above -20 dB, fastdtw), "
         "DNSMOS P.835 (`speechmos`) and PocketSphinx WER/CER against the prompt (generic language model, not tuned). "
-        "Harvest searches F0 in the target speaker's range (`zoo.metrics.mcd.F0_RANGES`). Synthesised rows go "
-        "through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the vocoder's share of every "
-        "converted row's figures; the WORLD analysis-synthesis row is what a vocoder that keeps the recording's own F0 "
-        "and envelope scores under these metrics.", "",
+        "Harvest searches F0 in the target speaker's range (`zoo.metrics.mcd.F0_RANGES`). " + _vocoder_text(report), "",
         "| row | MCD dB | F0 RMSE Hz | F0 CORR | DDUR s | DNSMOS OVRL | SIG | BAK | WER % | CER % |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ROWS:
+    vocoder = VOCODER_NAMES[report.get("vocoder", "griffin-lim")]
+    for name in rows:
         r = rows[name]
         undefined = {k: r[f"{k}_undefined"] for k in ("mcd_db", "f0_rmse_hz") if r.get(f"{k}_undefined")}
         note = f" ({', '.join(f'{k} undefined for {v}' for k, v in undefined.items())})" if undefined else ""
-        lines.append(f"| {name}: {ROW_TITLES[name]}{note} | {_fmt(r['mcd_db'], 2)} | {_fmt(r['f0_rmse_hz'], 1)} | "
+        lines.append(f"| {name}: {ROW_TITLES[name].format(vocoder=vocoder)}{note} | {_fmt(r['mcd_db'], 2)} | {_fmt(r['f0_rmse_hz'], 1)} | "
                      f"{_fmt(r['f0_corr'])} | {_fmt(r['ddur_s'])} | {_fmt(r['dnsmos_ovrl'], 2)} | "
                      f"{_fmt(r['dnsmos_sig'], 2)} | {_fmt(r['dnsmos_bak'], 2)} | {_fmt(r['wer'], 1)} | "
                      f"{_fmt(r['cer'], 1)} |")

@@ -50,7 +50,7 @@ def _protocol_f0(wav: np.ndarray, sample_rate: int, f0_range: tuple[float, float
     (signal, f0 (T,) Hz with 0 unvoiced, frame times (T,))."""
     import pyworld
 
-    x = _low_cut(_check_wav(wav) * np.iinfo(np.int16).max, sample_rate)
+    x = low_cut(_check_wav(wav) * np.iinfo(np.int16).max, sample_rate)
     f0, times = pyworld.harvest(x, sample_rate, f0_floor=f0_range[0], f0_ceil=f0_range[1], frame_period=FRAME_PERIOD_MS)
     return x, f0, times
 
@@ -119,7 +119,7 @@ def _check_wav(wav: np.ndarray) -> np.ndarray:
     return wav
 
 
-def _low_cut(x: np.ndarray, sample_rate: int, cutoff: float = LOW_CUT_HZ) -> np.ndarray:
+def low_cut(x: np.ndarray, sample_rate: int, cutoff: float = LOW_CUT_HZ) -> np.ndarray:
     from scipy.signal import firwin, lfilter
 
     taps = firwin(255, cutoff / (sample_rate // 2), pass_zero=False)
@@ -173,6 +173,14 @@ def mcd_from_mcep(converted: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(10.0 / math.log(10.0) * np.sqrt(2.0 * diff2)))
 
 
+def frame_mcd_db(converted: "torch.Tensor", reference: "torch.Tensor") -> "torch.Tensor":
+    """Mean mel-cepstral distortion (dB) of frame-aligned (N, D) mel-cepstra, no DTW and no frame selection (a
+    training-time figure on a model's own cepstra, torch): ``10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2)``."""
+    if converted.shape != reference.shape or converted.dim() != 2:
+        raise ValueError(f"expected two (N, D) tensors of one shape, but got {tuple(converted.shape)} and {tuple(reference.shape)}")
+    return (10.0 / math.log(10.0) * (2.0 * ((converted - reference) ** 2).sum(1)).sqrt()).mean()
+
+
 def scores_from_features(converted: WorldFeatures, reference: WorldFeatures) -> Scores:
     """Steps 3-5 of the protocol on two analyses."""
     from scipy.stats import pearsonr
@@ -207,5 +215,5 @@ def objective_scores(converted: np.ndarray, reference: np.ndarray, sample_rate: 
                                 world_features(reference, sample_rate, f0_range))
 
 
-__all__ = ["F0_RANGES", "Scores", "WorldFeatures", "mcd_from_mcep", "normalized_power_db", "objective_scores",
+__all__ = ["F0_RANGES", "Scores", "WorldFeatures", "frame_mcd_db", "low_cut", "mcd_from_mcep", "normalized_power_db", "objective_scores",
            "scores_from_features", "two_pass_f0_range", "world_features", "world_resynthesis"]
