@@ -346,7 +346,8 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     from zoo.reproduce_vc import _stage_overrides, load_presets, stages
 
     presets = load_presets("real")
-    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline")
+    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "vocoder", "distilled", "baseline")
+    assert "vocoder" not in stages(load_presets("demo"), str(tmp_path))  # Griffin-Lim alone on the embedded corpora
     (tmp_path / "LJSpeech-1.1").mkdir()
     (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("LJ001-0001|a|a\n")
     assert stages(presets, str(tmp_path))[0] == "teacher_pretrain_lj"
@@ -370,6 +371,12 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     baseline = _stage_overrides("baseline", presets["baseline"], tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt",
                                 None, False)["model"]["init_args"]["training"]
     assert baseline["distill_weight"] == 0.0 and baseline["teacher_checkpoint"] is None
+    # the WORLD vocoder: real slt on the standard split at the converters' front end, the teacher's predictions as inputs
+    vocoder = _stage_overrides("vocoder", presets["vocoder"], tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt",
+                               None, False)["data"]["init_args"]
+    assert vocoder["root"] == arctic and vocoder["source"] == "real" and vocoder["split"] == "standard"
+    assert vocoder["pairs_dir"] == str(tmp_path / "vocoder_pairs") and vocoder["speaker"] == "slt"
+    assert vocoder["audio"] == presets["distilled"]["data"]["init_args"]["audio"]
     # --student-epochs rescales the decaying distillation weight's epochs with the students' epochs
     rescaled = load_presets("real", student_epochs=20)["distilled"]  # the preset's fraction 0.2: 4 of 20 epochs
     assert rescaled["trainer"]["max_epochs"] == 20 and rescaled["model"]["init_args"]["training"]["distill_epochs"] == 4
@@ -380,6 +387,8 @@ def test_stop_after_names_a_stage(tmp_path: Path):
 
     with pytest.raises(ValueError, match="stop_after"):
         run("tiny", tmp_path, stop_after="students")
+    with pytest.raises(ValueError, match="no vocoder stage"):  # only the real-speech presets train a WORLD vocoder
+        run("tiny", tmp_path, stop_after="vocoder")
 
 
 def test_bench_vc_train_step_runs_the_real_preset_teacher_step():

@@ -254,6 +254,8 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     seconds: dict[str, float] = {}
     overrides: dict[str, dict] = {}
     chain = stages(presets, data_root)
+    if stop_after is not None and stop_after not in chain:
+        raise ValueError(f"the {preset_name} preset has no {stop_after} stage (its stages: {', '.join(chain)})")
     for stage in chain:
         init = {"teacher_pretrain": ckpts.get("teacher_pretrain_lj"), "teacher": ckpts.get("teacher_pretrain")}.get(stage)
         overrides[stage] = _stage_overrides(stage, presets[stage], out, data_root, arctic_root, ckpts.get("teacher"),
