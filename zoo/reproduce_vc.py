@@ -183,6 +183,77 @@ VOCODER_NAMES = {"world": "WORLD vocoder", "griffin-lim": "Griffin-Lim"}
 
 
 @torch.no_grad()
+def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utterances: int | None,
+                 workers: int | None, batch_size: int = 8) -> dict[str, dict]:
+    """Every row of ``ROWS`` on the validation (dev) pairs: the synthesised rows written to ``OUT/wavs/<row>/<id>.wav``
+    and every row scored against the natural target with ``zoo.evaluation.Scorer`` (MCD, F0, DDUR, DNSMOS,
+    WER/CER). With a ``vocoder`` checkpoint (a WORLD vocoder) the converted and mean-frame rows go through it and
+    ``WORLD_ROWS`` are scored, else Griffin-Lim and ``ROWS``. Returns ``{row: figures}``, each with the checkpoint it
+    scored (None for the reference rows)."""
+    from zoo.audio import griffin_lim_wav, save_wav
+    from zoo.checkpoints import load_experiment
+    from zoo.evaluation import SAMPLE_RATE, Scorer
+    from zoo.metrics.mcd import F0_RANGES, world_resynthesis
+    from zoo.pipeline import VOCODER_CLASSES, VoiceConverter, World
+
+    dm = _parallel_datamodule(overrides, prepare=True)
+    audio = dm.audio
+    val = dm.datasets["val"]
+    pairs = val.pairs[:n_utterances] if n_utterances else val.pairs
+    ids = [t.id for _, t in pairs]
+    src_mels = [val.src_store.get(s.id, "mel") for s, _ in pairs]  # (T, n_mels) each, as the models saw them
+    tgt_mels = [val.tgt_store.get(t.id, "mel") for _, t in pairs]
+    total, frames = torch.zeros(audio.n_mels, dtype=torch.float64), 0
+    for batch in dm.train_dataloader():
+        mask = torch.arange(batch.tgt_mel.shape[1]).unsqueeze(0) < batch.tgt_lengths.unsqueeze(1)  # (B, T)
+        total += (batch.tgt_mel * mask.unsqueeze(-1)).sum((0, 1)).double()
+        frames += int(batch.tgt_lengths.sum())
+    mean_frame = (total / frames).float()  # (n_mels,)
+    mels: dict[str, list[Tensor]] = {
+        "target_copy_synthesis": tgt_mels,
+        "mean_frame": [mean_frame.expand(m.shape[0], -1) for m in tgt_mels],
+    }
+    for row in ("teacher", "distilled", "baseline"):
+        converter = VoiceConverter.from_checkpoint(checkpoints[row], device="cpu")
+        torch.manual_seed(0)  # the decoder's pre-net keeps dropout on at inference (Tacotron 2): a fixed draw
+        mels[row] = [mel for mel, _, _ in converter.convert_mels(src_mels, batch_size)]
+    # natural speech at the models' sample rate, so a model below 16 kHz is not scored on the band it never had
+    sources: dict[str, dict[str, Any]] = {
+        "target_natural": {t.id: natural_16k(t.wav_path, audio.sample_rate) for _, t in pairs},
+        "source_unconverted": {t.id: natural_16k(s.wav_path, audio.sample_rate) for s, t in pairs},
+    }
+    texts = {t.id: t.text for _, t in pairs}
+    f0_range = F0_RANGES.get(dm.target_speaker, (60.0, 400.0))
+    folder = out / "wavs" / "target_world_resynthesis"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources["target_world_resynthesis"] = {}
+    for utt_id, wav in sources["target_natural"].items():
+        save_wav(folder / f"{utt_id}.wav", world_resynthesis(wav, SAMPLE_RATE, f0_range), SAMPLE_RATE)
+        sources["target_world_resynthesis"][utt_id] = folder / f"{utt_id}.wav"
+    vocoder = (World(load_experiment(checkpoints["vocoder"], VOCODER_CLASSES, "the vocoder"), "cpu")
+               if "vocoder" in checkpoints else None)
+    if vocoder is not None:
+        mels["target_copy_synthesis_world"] = tgt_mels
+    for row, row_mels in mels.items():
+        folder = out / "wavs" / row
+        folder.mkdir(parents=True, exist_ok=True)
+        sources[row] = {}
+        through_world = vocoder is not None and row != "target_copy_synthesis"
+        for utt_id, mel in zip(ids, row_mels):
+            path = folder / f"{utt_id}.wav"
+            wav = vocoder.vocode([mel])[0] if through_world else griffin_lim_wav(mel, audio)  # type: ignore[union-attr]
+            save_wav(path, wav, audio.sample_rate)
+            sources[row][utt_id] = path
+    results: dict[str, dict] = {}
+    with Scorer(sources["target_natural"], texts, f0_range, workers) as scorer:
+        for row in (WORLD_ROWS if "vocoder" in checkpoints else ROWS):
+            results[row] = {"checkpoint": str(checkpoints[row]) if row in checkpoints else None,
+                            "wavs": "natural recordings" if row in ("target_natural", "source_unconverted") else str(out / "wavs" / row),
+                            **scorer.score(sources[row])}
+    return results
+
+
+@torch.no_grad()
 def _alignment_plots(out: Path, overrides: dict) -> list[str]:
     """Side-by-side teacher-forced alignments of both students (and the teacher) on the first validation utterance,
     at the end of epoch 0 and at the end; and diagonality vs step inside epoch 0."""
