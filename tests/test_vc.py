@@ -281,6 +281,9 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
         assert 0.0 <= rows[name]["wer"] and 1.0 <= rows[name]["dnsmos_ovrl"] <= 5.0, name
     assert rows["distilled"]["checkpoint"].endswith("distilled/checkpoints/last.ckpt")
     assert rows["target_natural"]["checkpoint"] is None
+    # no WORLD vocoder stage on the embedded corpora: Griffin-Lim, recorded for every synthesised row
+    assert report["vocoder"] == "griffin-lim" and rows["distilled"]["vocoder"] == rows["mean_frame"]["vocoder"] == "griffin-lim"
+    assert rows["target_natural"]["vocoder"] is None and rows["target_world_resynthesis"]["vocoder"] is None
     # what resynthesis alone costs: the natural target through WORLD with its own F0, saved beside the other rows
     assert rows["target_world_resynthesis"]["mcd_db"] < rows["mean_frame"]["mcd_db"]
     dev_ids = [u["id"] for u in json.loads((out / "utterances.json").read_text())["distilled"]]

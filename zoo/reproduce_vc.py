@@ -166,14 +166,11 @@ def _parallel_datamodule(overrides: dict, prepare: bool = False):
 # the rows of the report, in order: what each one converts (or not) and how it reaches the metrics
 ROWS = ("target_natural", "source_unconverted", "target_world_resynthesis", "target_copy_synthesis", "mean_frame",
         "teacher", "distilled", "baseline")
-# with a trained WORLD vocoder, the converted rows go through it, and its own copy-synthesis row joins Griffin-Lim's
-WORLD_ROWS = ROWS[:4] + ("target_copy_synthesis_world",) + ROWS[4:]
 ROW_TITLES = {
     "target_natural": "natural target speech (slt), the metrics' own floor",
     "source_unconverted": "natural source speech (bdl), no conversion",
     "target_world_resynthesis": "natural target -> WORLD analysis-synthesis with its own F0 (a harmonic vocoder's share)",
-    "target_copy_synthesis": "target mel -> Griffin-Lim (Griffin-Lim's share)",
-    "target_copy_synthesis_world": "target mel -> WORLD vocoder (the vocoder's share)",
+    "target_copy_synthesis": "target mel -> {vocoder} (the vocoder's share)",
     "mean_frame": "mean training target frame at the target's length -> {vocoder}",
     "teacher": "teacher conversion -> {vocoder}",
     "distilled": "distilled student conversion -> {vocoder}",
@@ -187,9 +184,8 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
                  workers: int | None, batch_size: int = 8) -> dict[str, dict]:
     """Every row of ``ROWS`` on the validation (dev) pairs: the synthesised rows written to ``OUT/wavs/<row>/<id>.wav``
     and every row scored against the natural target with ``zoo.evaluation.Scorer`` (MCD, F0, DDUR, DNSMOS,
-    WER/CER). With a ``vocoder`` checkpoint (a WORLD vocoder) the converted and mean-frame rows go through it and
-    ``WORLD_ROWS`` are scored, else Griffin-Lim and ``ROWS``. Returns ``{row: figures}``, each with the checkpoint it
-    scored (None for the reference rows)."""
+    WER/CER). The synthesised rows go through the ``vocoder`` checkpoint (a WORLD vocoder) when there is one, else
+    through Griffin-Lim. Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
     from zoo.audio import griffin_lim_wav, save_wav
     from zoo.checkpoints import load_experiment
     from zoo.evaluation import SAMPLE_RATE, Scorer
@@ -232,22 +228,22 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
         sources["target_world_resynthesis"][utt_id] = folder / f"{utt_id}.wav"
     vocoder = (World(load_experiment(checkpoints["vocoder"], VOCODER_CLASSES, "the vocoder"), "cpu")
                if "vocoder" in checkpoints else None)
-    if vocoder is not None:
-        mels["target_copy_synthesis_world"] = tgt_mels
     for row, row_mels in mels.items():
         folder = out / "wavs" / row
         folder.mkdir(parents=True, exist_ok=True)
         sources[row] = {}
-        through_world = vocoder is not None and row != "target_copy_synthesis"
         for utt_id, mel in zip(ids, row_mels):
             path = folder / f"{utt_id}.wav"
-            wav = vocoder.vocode([mel])[0] if through_world else griffin_lim_wav(mel, audio)  # type: ignore[union-attr]
+            wav = vocoder.vocode([mel])[0] if vocoder is not None else griffin_lim_wav(mel, audio)
             save_wav(path, wav, audio.sample_rate)
             sources[row][utt_id] = path
     results: dict[str, dict] = {}
     with Scorer(sources["target_natural"], texts, f0_range, workers) as scorer:
-        for row in (WORLD_ROWS if "vocoder" in checkpoints else ROWS):
+        for row in ROWS:
+            synthesised = row in mels
             results[row] = {"checkpoint": str(checkpoints[row]) if row in checkpoints else None,
+                            "vocoder": (str(checkpoints["vocoder"]) if vocoder is not None else "griffin-lim")
+                            if synthesised else None,
                             "wavs": "natural recordings" if row in ("target_natural", "source_unconverted") else str(out / "wavs" / row),
                             **scorer.score(sources[row])}
     return results
@@ -417,11 +413,10 @@ def _vocoder_text(report: dict) -> str:
         return ("Synthesised rows go through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the "
                 "vocoder's share of every converted row's figures; the WORLD analysis-synthesis row is what a vocoder "
                 "that keeps the recording's own F0 and envelope scores under these metrics.")
-    return ("Converted rows go through the chain's WORLD vocoder (`zoo.models.world_vocoder`: the target speaker's "
-            "training mels and the teacher's ground-truth-aligned predictions of them -> WORLD parameters -> WORLD "
-            "synthesis; stage `vocoder`), so its copy-synthesis row (target_copy_synthesis_world) is the vocoder's share "
-            "of their figures; Griffin-Lim's copy-synthesis row is there for comparison, and the WORLD "
-            "analysis-synthesis row is what a vocoder that keeps the recording's own F0 and envelope scores.")
+    return ("Synthesised rows go through the chain's WORLD vocoder (`zoo.models.world_vocoder`, stage `vocoder`: "
+            "slt's training mels and the teacher's ground-truth-aligned predictions of them -> WORLD parameters -> "
+            "WORLD synthesis), so the copy-synthesis row is the vocoder's share of every converted row's figures; the "
+            "WORLD analysis-synthesis row is what WORLD itself costs with the recording's own F0 and envelope.")
 
 
 def _markdown(report: dict, presets: dict[str, dict]) -> str:
@@ -456,7 +451,8 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
                      f"{_fmt(r['dnsmos_sig'], 2)} | {_fmt(r['dnsmos_bak'], 2)} | {_fmt(r['wer'], 1)} | "
                      f"{_fmt(r['cer'], 1)} |")
     lines += [
-        "", "Checkpoints scored: " + "; ".join(f"{k} `{v['checkpoint']}`" for k, v in rows.items() if v["checkpoint"]),
+        "", "Checkpoints scored: " + "; ".join(f"{k} `{v['checkpoint']}`" for k, v in rows.items() if v["checkpoint"])
+        + "".join(f"; vocoder `{v}`" for v in {r.get("vocoder") for r in rows.values()} if v and v != "griffin-lim"),
         "; converted wavs under `wavs/<row>/`.", "",
         "## Attention", "",
         f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(presets['distilled'])} x CE(teacher "
