@@ -1,7 +1,7 @@
 """``python -m zoo convert --vc CKPT [--postnet CKPT] [--vocoder CKPT | griffin-lim] --wav FILE_OR_DIR --out DIR``:
 convert a wav file or a folder of wavs with a trained voice-conversion checkpoint (teacher or student), an optional
-pix2pix post-net and a vocoder (Griffin-Lim at the model's AudioConfig by default, or a WaveNet or WORLD vocoder checkpoint); outputs
-are named like their sources (``OUT/<name>.wav`` and the alignment ``OUT/<name>.png``), plus ``OUT/conversions.json``."""
+pix2pix post-net and a vocoder (Griffin-Lim at the model's AudioConfig by default, or a WaveNet or WORLD vocoder
+checkpoint); outputs are named like their sources (``OUT/<name>.wav`` and the alignment ``OUT/<name>.png``), plus ``OUT/conversions.json``."""
 
 from __future__ import annotations
 

@@ -4,8 +4,11 @@
    reconstructing itself: on the embedded LJSpeech-layout corpus (``tiny``, ``demo``), or on every training prompt of
    both CMU ARCTIC speakers (``real``, ``paper``; after an LJSpeech stage when ``<data-root>/LJSpeech-1.1`` exists);
 2. teacher fine-tuning (``configs/vc_teacher.yaml``) on CMU ARCTIC pairs bdl -> slt, initialised from 1;
-3. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
-4. the same student without it (``distill_weight 0``): same seed, data, sizes and steps.
+3. (``real``, ``paper``) the WORLD vocoder the conversions are measured through (``configs/world_vocoder.yaml``): slt's
+   training mels and the teacher's ground-truth-aligned predictions of them (``OUT/vocoder_pairs``) -> WORLD
+   parameters; the embedded presets vocode with Griffin-Lim;
+4. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
+5. the same student without it (``distill_weight 0``): same seed, data, sizes and steps.
 
 Every stage runs through the zoo CLI from its config plus an override file written beside its results
 (``OUT/<stage>/overrides.yaml``, the exact settings). Then every row of the report is converted on the validation
