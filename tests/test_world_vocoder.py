@@ -199,6 +199,6 @@ def test_trained_vocoder_in_the_speech_chain(vocoder_data: Path, tmp_path: Path)
                                                                      for w, m in zip(wavs, mels))
     assert all(torch.isfinite(w).all() and w.abs().max() <= 1.0 for w in wavs)
     with pytest.raises(StageMismatchError, match="sample_rate"):
-        load_vocoder(ckpt, "an 8 kHz model", AudioConfig(sample_rate=8000, n_fft=512, win_length=400, hop_length=100))
+        load_vocoder(ckpt, "an 8 kHz model", AudioConfig(sample_rate=8000, n_fft=512, win_length=400, hop_length=100, fmax=4000.0))
     with pytest.raises(ValueError, match="mel"):
         stage.vocode([torch.rand(4, 40)])
