@@ -71,12 +71,15 @@ class _Utterances(Dataset):
 
     def __init__(self, entries: Sequence[tuple[str, Any, Path, bool]]) -> None:
         self.entries = list(entries)  # (id, store or .npy path of the mel, parameters path, predicted)
+        self._lengths: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def lengths(self) -> list[int]:
-        return [len(np.load(p, mmap_mode="r")) for _, _, p, _ in self.entries]
+        if self._lengths is None:  # the files' headers, read once (every loader asks for them)
+            self._lengths = [len(np.load(p, mmap_mode="r")) for _, _, p, _ in self.entries]
+        return self._lengths
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         utt_id, mel_source, params_path, predicted = self.entries[i]

@@ -134,8 +134,10 @@ def load_vocoder(vocoder: str | Path | None, upstream: str, upstream_audio: Audi
     checkpoint, which must share the upstream's front end."""
     if vocoder is None or str(vocoder) == "griffin-lim":
         return GriffinLim(upstream_audio)
+    from zoo.models.world_vocoder import WorldVocoder
+
     model = load_experiment(vocoder, VOCODER_CLASSES, "the vocoder")
-    stage = World(model, device) if type(model).__name__ == "WorldVocoder" else WaveNet(model, device)
+    stage = World(model, device) if isinstance(model, WorldVocoder) else WaveNet(model, device)
     check_stages_agree(upstream, upstream_audio, f"the vocoder {vocoder}", stage.audio)
     return stage
 

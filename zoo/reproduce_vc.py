@@ -190,10 +190,9 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     WER/CER). The synthesised rows go through the ``vocoder`` checkpoint (a WORLD vocoder) when there is one, else
     through Griffin-Lim. Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
     from zoo.audio import griffin_lim_wav, save_wav
-    from zoo.checkpoints import load_experiment
     from zoo.evaluation import SAMPLE_RATE, Scorer
     from zoo.metrics.mcd import F0_RANGES, world_resynthesis
-    from zoo.pipeline import VOCODER_CLASSES, VoiceConverter, World
+    from zoo.pipeline import VoiceConverter, load_vocoder
 
     dm = _parallel_datamodule(overrides, prepare=True)
     audio = dm.audio
@@ -229,8 +228,8 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     for utt_id, wav in sources["target_natural"].items():
         save_wav(folder / f"{utt_id}.wav", world_resynthesis(wav, SAMPLE_RATE, f0_range), SAMPLE_RATE)
         sources["target_world_resynthesis"][utt_id] = folder / f"{utt_id}.wav"
-    vocoder = (World(load_experiment(checkpoints["vocoder"], VOCODER_CLASSES, "the vocoder"), "cpu")
-               if "vocoder" in checkpoints else None)
+    # the chain's WORLD vocoder, checked against the converters' front end; Griffin-Lim without one
+    vocoder = load_vocoder(checkpoints["vocoder"], "the converters", audio, "cpu") if "vocoder" in checkpoints else None
     for row, row_mels in mels.items():
         folder = out / "wavs" / row
         folder.mkdir(parents=True, exist_ok=True)

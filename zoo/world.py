@@ -71,9 +71,9 @@ def world_parameters(wav: np.ndarray, sample_rate: int, hop_length: int, f0_rang
     frames = 1 + len(wav) // hop_length
     x = low_cut(wav * INT16, sample_rate)  # as the metrics analyse: unfiltered, Harvest's F0 reads 7 Hz worse
     times = np.arange(frames) * hop_length / sample_rate  # the mel frames' centres
-    # Harvest's own frame grid at the hop's period, then read at the mel frames' times
-    f0, t = pyworld.harvest(x, sample_rate, f0_floor=lo, f0_ceil=hi, frame_period=1000.0 * hop_length / sample_rate)
-    f0 = f0[np.minimum(np.round(times * sample_rate / hop_length).astype(int), len(f0) - 1)]
+    # Harvest's frames at the hop's period are the mel frames' centres; its count can fall one short of theirs
+    f0, _ = pyworld.harvest(x, sample_rate, f0_floor=lo, f0_ceil=hi, frame_period=1000.0 * hop_length / sample_rate)
+    f0 = f0[np.minimum(np.arange(frames), len(f0) - 1)]
     sp = pyworld.cheaptrick(x, f0, times, sample_rate, fft_size=FFT_SIZE)
     # D4C leaves NaN in frames of a band-limited signal: aperiodic there
     ap = np.nan_to_num(pyworld.d4c(x, f0, times, sample_rate, fft_size=FFT_SIZE), nan=1.0)
