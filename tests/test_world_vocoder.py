@@ -79,8 +79,12 @@ def test_world_parameter_loss_by_hand():
     l1, bce = world_parameter_loss(pred, target, torch.tensor([[True, False]]))
     assert l1.item() == pytest.approx((1.0 + 2.0) / 2)
     assert bce.item() == pytest.approx(math.log(2.0))  # logit 0 against voiced
+    weighted, _ = world_parameter_loss(pred, target, torch.tensor([[True, False]]), torch.tensor([3.0, 0.5]))
+    assert weighted.item() == pytest.approx((3.0 * 1.0 + 0.5 * 2.0) / 2)
     with pytest.raises(ValueError, match="mask"):
         world_parameter_loss(pred, target, torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="non-negative"):
+        world_parameter_loss(pred, target, torch.tensor([[True, False]]), torch.tensor([1.0, -1.0]))
 
 
 def test_frame_mcd_by_hand():
@@ -112,6 +116,29 @@ def test_net_shapes_scale_and_receptive_field():
     y = x.clone()
     y[0, 0] += 1.0
     assert torch.equal(net(x)[0, 4:], net(y)[0, 4:])
+    # dilated blocks: block i dilated by base ** i, the receptive field measured by a gradient
+    wide = MelToWorld(MelToWorldConfig(channels=16, layers=3, kernel_size=3, dilation_base=2), n_mels=8, world_dim=6).eval()
+    assert wide.receptive_field == 2 * (1 + 1 + 2 + 4) + 1
+    x = torch.rand(1, 41, 8, requires_grad=True)
+    wide(x)[0, 20].sum().backward()
+    reached = (x.grad[0].abs().sum(-1) > 0).nonzero().flatten()
+    assert int(reached.max() - reached.min()) + 1 == wide.receptive_field
+    with pytest.raises(ValueError, match="dilation_base"):
+        MelToWorldConfig(dilation_base=0)
+
+
+def test_lf0_weight_reaches_the_loss():
+    from zoo.audio import AudioConfig
+    from zoo.models.world_vocoder import WorldVocoder, WorldVocoderTrainingConfig
+    from zoo.world import world_layout
+
+    audio = AudioConfig(sample_rate=16000, n_fft=1024, win_length=800, hop_length=200, n_mels=80)
+    model = WorldVocoder(audio=audio, training=WorldVocoderTrainingConfig(lf0_weight=7.0))
+    weights = model.channel_weights
+    lf0 = world_layout(16000)["lf0"]
+    assert weights[lf0].tolist() == [7.0] and float(weights.sum()) == pytest.approx(weights.numel() - 1 + 7.0)
+    with pytest.raises(ValueError, match="lf0_weight"):
+        WorldVocoderTrainingConfig(lf0_weight=-1.0)
 
 
 @pytest.fixture(scope="module")

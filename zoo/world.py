@@ -27,10 +27,14 @@ INT16 = float(np.iinfo(np.int16).max)
 
 
 def world_layout(sample_rate: int) -> dict[str, slice]:
-    """The slices of one frame of parameters: mcep, lf0, cap, vuv."""
+    """The slices of one frame of parameters: mcep, lf0, cap, vuv. A ValueError below 12 kHz, where WORLD codes no
+    aperiodicity band (its bands are 3 kHz wide and start at 3 kHz)."""
     import pyworld
 
     n_cap = pyworld.get_num_aperiodicities(sample_rate)
+    if n_cap < 1:
+        raise ValueError(f"the WORLD vocoder needs a sample rate of at least 12000 Hz (WORLD codes aperiodicity in "
+                         f"3 kHz bands above 3 kHz), but got {sample_rate} Hz")
     m = MCEP_ORDER + 1
     return {"mcep": slice(0, m), "lf0": slice(m, m + 1), "cap": slice(m + 1, m + 1 + n_cap),
             "vuv": slice(m + 1 + n_cap, m + 2 + n_cap)}

@@ -10,7 +10,7 @@ the DataModule has them (as Tacotron 2's WaveNet is fine-tuned: Shen et al. 2018
 It trains in minutes on a CPU; it is not a neural waveform model.
 
 Loss: mean absolute error of the standardised continuous parameters (mel-cepstrum, interpolated log F0, band
-aperiodicities) plus ``vuv_weight`` times the voicing's binary cross-entropy (``zoo.losses.world``). Validation logs
+aperiodicities; the log F0 channel weighted by ``lf0_weight``, the others by 1) plus ``vuv_weight`` times the voicing's binary cross-entropy (``zoo.losses.world``). Validation logs
 the loss and the frame-aligned mel-cepstral distortion of the natural and of the predicted inputs
 (``val/mcep_distortion_db``, ``val/mcep_distortion_db_predicted``: on the vocoder's own mel-cepstrum, alpha
 ``pysptk.util.mcepalpha``, so not the published MCD, which ``zoo.metrics.mcd`` computes on the waveform).
@@ -38,15 +38,17 @@ from zoo.world import world_dim, world_layout, world_synthesize
 @block_config
 class WorldVocoderTrainingConfig:
     """Adam at ``lr`` with a one-cycle schedule (warm-up over ``warmup_fraction`` of the run, cosine decay after;
-    constant when the run has no step budget), ``vuv_weight`` on the voicing's cross-entropy."""
+    constant when the run has no step budget), ``vuv_weight`` on the voicing's cross-entropy, ``lf0_weight`` on the
+    log F0 channel's absolute error (1: one channel among the mel-cepstrum's 40 and the aperiodicities)."""
 
     lr: float = 2e-3
     warmup_fraction: float = 0.1
     vuv_weight: float = 0.2
+    lf0_weight: float = 1.0
 
     def __post_init__(self) -> None:
         check_positive("WorldVocoderTrainingConfig", lr=self.lr)
-        check_non_negative("WorldVocoderTrainingConfig", vuv_weight=self.vuv_weight)
+        check_non_negative("WorldVocoderTrainingConfig", vuv_weight=self.vuv_weight, lf0_weight=self.lf0_weight)
         if not 0.0 < self.warmup_fraction < 1.0:
             raise ValueError(f"WorldVocoderTrainingConfig.warmup_fraction must be in (0, 1), but got {self.warmup_fraction}")
 
@@ -67,6 +69,9 @@ class WorldVocoder(L.LightningModule):
         self.net_config = config_from_value(MelToWorldConfig, net, "net")
         self.training_config = config_from_value(WorldVocoderTrainingConfig, training, "training")
         self.net = MelToWorld(self.net_config, self.audio.n_mels, world_dim(self.audio.sample_rate))
+        weights = torch.ones(world_dim(self.audio.sample_rate) - 1)  # the continuous channels, voicing excluded
+        weights[world_layout(self.audio.sample_rate)["lf0"]] = self.training_config.lf0_weight
+        self.register_buffer("channel_weights", weights, persistent=False)
 
     def setup(self, stage: str) -> None:
         # Runs before a checkpoint is restored, so a resumed or loaded model ends up with its own saved scale.
@@ -83,7 +88,7 @@ class WorldVocoder(L.LightningModule):
         mask = torch.arange(batch.mel.shape[1], device=batch.mel.device)[None] < batch.lengths[:, None]  # (B, T)
         pred = self.net(batch.mel)  # (B, T, D)
         target = torch.cat([self.net.standardise(batch.world)[..., :-1], batch.world[..., -1:]], dim=-1)
-        l1, bce = world_parameter_loss(pred, target, mask)
+        l1, bce = world_parameter_loss(pred, target, mask, self.channel_weights)
         loss = l1 + hp.vuv_weight * bce
         on_epoch = stage != "train"
         logs = {f"{stage}/loss": loss, f"{stage}/l1": l1, f"{stage}/vuv_bce": bce}

@@ -17,22 +17,25 @@ from zoo.config import block_config, check_positive
 @block_config
 class MelToWorldConfig:
     """``layers`` residual blocks (conv of ``kernel_size`` over ``channels``, batch norm, GELU) between an input and
-    a 1 x 1 output convolution. Shapes: mel (B, T, n_mels) -> (B, T, world_dim)."""
+    a 1 x 1 output convolution; block i's conv is dilated by ``dilation_base`` ** i (1: no dilation). Shapes: mel
+    (B, T, n_mels) -> (B, T, world_dim)."""
 
     channels: int = 256
     layers: int = 5
     kernel_size: int = 5
+    dilation_base: int = 1
 
     def __post_init__(self) -> None:
-        check_positive("MelToWorldConfig", channels=self.channels, layers=self.layers, kernel_size=self.kernel_size)
+        check_positive("MelToWorldConfig", channels=self.channels, layers=self.layers, kernel_size=self.kernel_size,
+                       dilation_base=self.dilation_base)
         if self.kernel_size % 2 == 0:
             raise ValueError(f"MelToWorldConfig.kernel_size must be odd, but got {self.kernel_size}")
 
 
 class _Block(nn.Module):
-    def __init__(self, channels: int, kernel_size: int) -> None:
+    def __init__(self, channels: int, kernel_size: int, dilation: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2)
+        self.conv = nn.Conv1d(channels, channels, kernel_size, padding=dilation * (kernel_size // 2), dilation=dilation)
         self.norm = nn.BatchNorm1d(channels)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, T)
@@ -49,7 +52,7 @@ class MelToWorld(nn.Module):
         check_positive("MelToWorld", n_mels=n_mels, world_dim=world_dim)
         self.config = c = config
         self.inp = nn.Conv1d(n_mels, c.channels, c.kernel_size, padding=c.kernel_size // 2)
-        self.blocks = nn.ModuleList(_Block(c.channels, c.kernel_size) for _ in range(c.layers))
+        self.blocks = nn.ModuleList(_Block(c.channels, c.kernel_size, c.dilation_base**i) for i in range(c.layers))
         self.out = nn.Conv1d(c.channels, world_dim, 1)
         self.register_buffer("mean", torch.zeros(world_dim))
         self.register_buffer("std", torch.ones(world_dim))
@@ -57,7 +60,8 @@ class MelToWorld(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        return (self.config.layers + 1) * (self.config.kernel_size - 1) + 1
+        c = self.config
+        return (c.kernel_size - 1) * (1 + sum(c.dilation_base**i for i in range(c.layers))) + 1
 
     def set_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """The training targets' per-parameter mean and std (``WorldVocoderDataModule.world_stats``)."""
