@@ -321,9 +321,9 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
 
 
 def test_dev_evaluation_through_a_world_vocoder(tmp_path: Path):
-    """The real and paper presets' path of the dev evaluation: every synthesised row through the chain's WORLD
-    vocoder, recorded as such (a tiny 16 kHz converter and a few steps' vocoder on the embedded corpus; the
-    converter stands in for all three converted rows)."""
+    """The real and paper presets' vocoder stage and dev evaluation: the converters' ground-truth-aligned predictions
+    under one index, a WORLD vocoder trained on them, and every synthesised row through it, recorded as such (a tiny
+    16 kHz converter and a few steps' vocoder on the embedded corpus; the converter stands in for every converter)."""
     from zoo.cli import main
     from zoo.reproduce_vc import ROWS, evaluate_dev
 
@@ -336,12 +336,22 @@ def test_dev_evaluation_through_a_world_vocoder(tmp_path: Path):
               "--trainer.enable_progress_bar", "false"]
     main(["fit", "--config", "configs/vc_teacher.yaml", "--config", "configs/presets/vc_teacher/tiny.yaml", *common,
           "--trainer.default_root_dir", str(tmp_path / "vc")])
+    converter = next((tmp_path / "vc").rglob("*.ckpt"))
+    # the vocoder stage's inputs: each converter's ground-truth-aligned predictions under one index
+    from zoo.reproduce_vc import dump_converters
+
+    predictions = tmp_path / "gta_predictions"
+    counts = dump_converters({"teacher": converter, "distilled": converter}, str(tmp_path / "data" / "embedded"),
+                             str(tmp_path / "data"), predictions, split="seeded")
+    index = (predictions / "index.tsv").read_text().splitlines()
+    assert counts["teacher"] == counts["distilled"] == len(index) // 2 >= 10
+    assert index[1].split("\t")[1].startswith("teacher/inputs/") and index[-1].split("\t")[1].startswith("distilled/")
     main(["fit", "--config", "configs/world_vocoder.yaml", *common, "--data.init_args.val_size", "2",
           "--data.init_args.test_size", "2", "--data.init_args.crop_frames", "8", "--data.init_args.batch_size", "4",
-          "--data.init_args.workers", "1", "--model.init_args.net.channels", "8", "--model.init_args.net.layers", "1",
+          "--data.init_args.workers", "1", "--data.init_args.pairs_dir", str(predictions),
+          "--model.init_args.net.channels", "8", "--model.init_args.net.layers", "1",
           "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1", "--trainer.default_root_dir",
           str(tmp_path / "vocoder")])
-    converter = next((tmp_path / "vc").rglob("*.ckpt"))
     vocoder = next((tmp_path / "vocoder").rglob("*.ckpt"))
     checkpoints = {"teacher": converter, "distilled": converter, "baseline": converter, "vocoder": vocoder}
     out = tmp_path / "eval"
@@ -389,7 +399,7 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     from zoo.reproduce_vc import _stage_overrides, load_presets, stages
 
     presets = load_presets("real")
-    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "vocoder", "distilled", "baseline")
+    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline", "vocoder")
     assert "vocoder" not in stages(load_presets("demo"), str(tmp_path))  # Griffin-Lim alone on the embedded corpora
     (tmp_path / "LJSpeech-1.1").mkdir()
     (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("LJ001-0001|a|a\n")
@@ -414,11 +424,11 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     baseline = _stage_overrides("baseline", presets["baseline"], tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt",
                                 None, False)["model"]["init_args"]["training"]
     assert baseline["distill_weight"] == 0.0 and baseline["teacher_checkpoint"] is None
-    # the WORLD vocoder: real slt on the standard split at the converters' front end, the teacher's predictions as inputs
+    # the WORLD vocoder: real slt on the standard split at the converters' front end, their predictions as inputs
     vocoder = _stage_overrides("vocoder", presets["vocoder"], tmp_path, str(tmp_path), arctic, tmp_path / "t.ckpt",
                                None, False)["data"]["init_args"]
     assert vocoder["root"] == arctic and vocoder["source"] == "real" and vocoder["split"] == "standard"
-    assert vocoder["pairs_dir"] == str(tmp_path / "vocoder_pairs") and vocoder["speaker"] == "slt"
+    assert vocoder["pairs_dir"] == str(tmp_path / "gta_predictions") and vocoder["speaker"] == "slt"
     assert vocoder["audio"] == presets["distilled"]["data"]["init_args"]["audio"]
     # --student-epochs rescales the decaying distillation weight's epochs with the students' epochs
     rescaled = load_presets("real", student_epochs=20)["distilled"]  # the preset's fraction 0.2: 4 of 20 epochs

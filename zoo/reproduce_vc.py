@@ -4,11 +4,12 @@
    reconstructing itself: on the embedded LJSpeech-layout corpus (``tiny``, ``demo``), or on every training prompt of
    both CMU ARCTIC speakers (``real``, ``paper``; after an LJSpeech stage when ``<data-root>/LJSpeech-1.1`` exists);
 2. teacher fine-tuning (``configs/vc_teacher.yaml``) on CMU ARCTIC pairs bdl -> slt, initialised from 1;
-3. (``real``, ``paper``) the WORLD vocoder the conversions are measured through (``configs/world_vocoder.yaml``): slt's
-   training mels and the teacher's ground-truth-aligned predictions of them (``OUT/vocoder_pairs``) -> WORLD
-   parameters; the embedded presets vocode with Griffin-Lim;
-4. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
-5. the same student without it (``distill_weight 0``): same seed, data, sizes and steps.
+3. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
+4. the same student without it (``distill_weight 0``): same seed, data, sizes and steps;
+5. (``real``, ``paper``) the WORLD vocoder the conversions are measured through (``configs/world_vocoder.yaml``): slt's
+   training mels and the ground-truth-aligned predictions of them by each of the three converters
+   (``OUT/gta_predictions/<converter>``, as Tacotron 2 fine-tunes its WaveNet on its own predictions) -> WORLD
+   parameters; the embedded presets vocode with Griffin-Lim.
 
 Every stage runs through the zoo CLI from its config plus an override file written beside its results
 (``OUT/<stage>/overrides.yaml``, the exact settings). Then every row of the report is converted on the validation
@@ -40,7 +41,8 @@ from zoo.reproduce_common import (
     stage_datamodule, stage_loggers, wandb_ids,
 )
 
-STAGES = ("teacher_pretrain", "teacher", "vocoder", "distilled", "baseline")
+STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline", "vocoder")
+CONVERTERS = ("teacher", "distilled", "baseline")  # the stages whose conversions the report scores
 CONFIGS = {"teacher_pretrain_lj": "vc_teacher_pretrain.yaml", "teacher_pretrain": "vc_teacher_pretrain.yaml", "teacher": "vc_teacher.yaml",
            "vocoder": "world_vocoder.yaml", "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
 # each stage's preset: configs/presets/<dir>/<preset>.yaml, an override of its config (the baseline runs the students'
@@ -110,8 +112,8 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
     training: dict[str, Any] = {}
     if pretrain_ckpt is not None:
         training["init_from"] = str(pretrain_ckpt)
-    if stage == "vocoder":  # the teacher's ground-truth-aligned predictions, written by ``run`` before the fit
-        data["pairs_dir"] = str(out / "vocoder_pairs")
+    if stage == "vocoder":  # the converters' ground-truth-aligned predictions, written by ``run`` before the fit
+        data["pairs_dir"] = str(out / "gta_predictions")
     if stage == "distilled":
         training["teacher_checkpoint"] = str(teacher_ckpt)
     elif stage == "baseline":
@@ -120,6 +122,24 @@ def _stage_overrides(stage: str, preset: dict, out: Path, data_root: str, arctic
     if training:
         run["model"] = {"init_args": {"training": training}}
     return merge_configs(preset, run)
+
+
+def dump_converters(checkpoints: dict[str, Path], arctic_root: str, data_root: str, folder: Path,
+                    split: str = "standard") -> dict[str, int]:
+    """Each converter's teacher-forced (ground-truth-aligned) predictions of the ARCTIC training and dev pairs, as
+    ``folder/<converter>/`` (``zoo.reproduce_postnet.dump_upstream``), under one ``pairs_dir`` index in ``folder``
+    whose rows name them ``<converter>/inputs/<id>.npy``. Returns the rows per converter."""
+    from datamodules.postnet import read_pairs_index, write_pairs_index
+    from zoo.reproduce_postnet import dump_upstream
+
+    rows, counts = [], {}
+    for name, ckpt in checkpoints.items():
+        dump_upstream(ckpt, arctic_root, data_root, folder / name, split=split)
+        own = read_pairs_index(folder / name)
+        rows += [(utt_id, f"{name}/{inp}", f"{name}/{tgt}", split) for utt_id, inp, tgt, split in own]
+        counts[name] = len(own)
+    write_pairs_index(folder, rows)
+    return counts
 
 
 def stages(presets: dict[str, dict], data_root: str) -> tuple[str, ...]:
@@ -335,11 +355,9 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         if stage == "vocoder":
             if arctic_root is None:
                 raise ValueError(f"the {preset_name} preset trains a WORLD vocoder on real CMU ARCTIC: give --arctic-root")
-            from zoo.reproduce_postnet import dump_upstream
-
             dump_start = time.perf_counter()
-            dump_upstream(ckpts["teacher"], arctic_root, data_root, out / "vocoder_pairs")
-            seconds["vocoder_pairs"] = time.perf_counter() - dump_start
+            dump_converters({name: ckpts[name] for name in CONVERTERS}, arctic_root, data_root, out / "gta_predictions")
+            seconds["gta_predictions"] = time.perf_counter() - dump_start
         ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
         if stage == stop_after:
             return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
@@ -416,7 +434,7 @@ def _vocoder_text(report: dict) -> str:
                 "vocoder's share of every converted row's figures; the WORLD analysis-synthesis row is what a vocoder "
                 "that keeps the recording's own F0 and envelope scores under these metrics.")
     return ("Synthesised rows go through the chain's WORLD vocoder (`zoo.models.world_vocoder`, stage `vocoder`: "
-            "slt's training mels and the teacher's ground-truth-aligned predictions of them -> WORLD parameters -> "
+            "slt's training mels and each converter's ground-truth-aligned predictions of them -> WORLD parameters -> "
             "WORLD synthesis), so the copy-synthesis row is the vocoder's share of every converted row's figures; the "
             "WORLD analysis-synthesis row is what WORLD itself costs with the recording's own F0 and envelope.")
 
