@@ -136,7 +136,7 @@ def dump_converters(checkpoints: dict[str, Path], arctic_root: str, data_root: s
     for name, ckpt in checkpoints.items():
         dump_upstream(ckpt, arctic_root, data_root, folder / name, split=split)
         own = read_pairs_index(folder / name)
-        rows += [(utt_id, f"{name}/{inp}", f"{name}/{tgt}", split) for utt_id, inp, tgt, split in own]
+        rows += [(utt_id, f"{name}/{inp}", f"{name}/{tgt}", part) for utt_id, inp, tgt, part in own]
         counts[name] = len(own)
     write_pairs_index(folder, rows)
     return counts

@@ -10,10 +10,11 @@ the DataModule has them (as Tacotron 2's WaveNet is fine-tuned: Shen et al. 2018
 It trains in minutes on a CPU; it is not a neural waveform model.
 
 Loss: mean absolute error of the standardised continuous parameters (mel-cepstrum, interpolated log F0, band
-aperiodicities; the log F0 channel weighted by ``lf0_weight``, the others by 1) plus ``vuv_weight`` times the voicing's binary cross-entropy (``zoo.losses.world``). Validation logs
-the loss and the frame-aligned mel-cepstral distortion of the natural and of the predicted inputs
-(``val/mcep_distortion_db``, ``val/mcep_distortion_db_predicted``: on the vocoder's own mel-cepstrum, alpha
-``pysptk.util.mcepalpha``, so not the published MCD, which ``zoo.metrics.mcd`` computes on the waveform).
+aperiodicities; the log F0 channel weighted by ``lf0_weight``, the others by 1) plus ``vuv_weight`` times the
+voicing's binary cross-entropy (``zoo.losses.world``). Validation logs the loss and the frame-aligned mel-cepstral
+distortion of the natural and of the predicted inputs (``val/mcep_distortion_db``,
+``val/mcep_distortion_db_predicted``: on the vocoder's own mel-cepstrum, alpha ``pysptk.util.mcepalpha``, so not the
+published MCD, which ``zoo.metrics.mcd`` computes on the waveform).
 """
 
 from __future__ import annotations
