@@ -318,6 +318,17 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
     again = json.loads((out / "report.json").read_text())
     assert again["train_seconds"] == dict.fromkeys(again["train_seconds"], 0.0) and report2 is None
     assert again["rows"]["distilled"]["mcd_db"] == pytest.approx(rows["distilled"]["mcd_db"])
+    # a stage trained again retrains the stages that read its checkpoint (the distilled student reads the teacher's),
+    # and only those: here the teacher's saved settings differ from this run's, so it trains again
+    import yaml
+
+    saved = yaml.safe_load((out / "teacher" / "overrides.yaml").read_text())
+    saved["trainer"]["max_steps"] = 999
+    (out / "teacher" / "overrides.yaml").write_text(yaml.safe_dump(saved))
+    main(["reproduce", "attention-distillation", "--preset", "tiny", "--out", str(out), "--data-root",
+          str(tmp_path / "data"), "--no-wandb", "--reuse", "--eval-utterances", "1"])
+    third = json.loads((out / "report.json").read_text())["train_seconds"]
+    assert third["teacher_pretrain"] == third["baseline"] == 0.0 and third["teacher"] > 0 and third["distilled"] > 0
 
 
 def test_dev_evaluation_through_a_world_vocoder(tmp_path: Path):

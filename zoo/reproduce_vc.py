@@ -43,6 +43,9 @@ from zoo.reproduce_common import (
 
 STAGES = ("teacher_pretrain", "teacher", "distilled", "baseline", "vocoder")
 CONVERTERS = ("teacher", "distilled", "baseline")  # the stages whose conversions the report scores
+# the stages whose checkpoints each stage reads: with --reuse a stage is kept only while none of them trained again
+UPSTREAM = {"teacher_pretrain_lj": (), "teacher_pretrain": ("teacher_pretrain_lj",), "teacher": ("teacher_pretrain",),
+            "distilled": ("teacher",), "baseline": (), "vocoder": CONVERTERS}
 CONFIGS = {"teacher_pretrain_lj": "vc_teacher_pretrain.yaml", "teacher_pretrain": "vc_teacher_pretrain.yaml", "teacher": "vc_teacher.yaml",
            "vocoder": "world_vocoder.yaml", "distilled": "vc_distill.yaml", "baseline": "vc_distill.yaml"}
 # each stage's preset: configs/presets/<dir>/<preset>.yaml, an override of its config (the baseline runs the students'
@@ -324,8 +327,8 @@ def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
 def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str | None = None,
         wandb: bool = True, command: str = "", student_epochs: int | None = None, reuse: bool = False,
         eval_utterances: int | None = None, eval_workers: int | None = None, stop_after: str | None = None) -> dict:
-    """Train every stage (or, with ``reuse``, keep a stage whose ``last.ckpt`` exists and whose overrides file is
-    unchanged), evaluate on dev, and write ``OUT/report.{json,md}``. With ``stop_after`` (a stage name), train up to
+    """Train every stage (or, with ``reuse``, keep a stage whose ``last.ckpt`` exists, whose overrides file is
+    unchanged and none of whose ``UPSTREAM`` stages trained again in this run), evaluate on dev, and write ``OUT/report.{json,md}``. With ``stop_after`` (a stage name), train up to
     that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
     if stop_after is not None and stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}, but got {stop_after!r}")
@@ -342,6 +345,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     ckpts: dict[str, Path] = {}
     seconds: dict[str, float] = {}
     overrides: dict[str, dict] = {}
+    trained: set[str] = set()
     chain = stages(presets, data_root)
     if stop_after is not None and stop_after not in chain:
         raise ValueError(f"the {preset_name} preset has no {stop_after} stage (its stages: {', '.join(chain)})")
@@ -349,7 +353,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         init = {"teacher_pretrain": ckpts.get("teacher_pretrain_lj"), "teacher": ckpts.get("teacher_pretrain")}.get(stage)
         overrides[stage] = _stage_overrides(stage, presets[stage], out, data_root, arctic_root, ckpts.get("teacher"),
                                             init, wandb)
-        if reuse and _reusable(out / stage, overrides[stage]):
+        if reuse and not trained.intersection(UPSTREAM[stage]) and _reusable(out / stage, overrides[stage]):
             ckpts[stage], seconds[stage] = out / stage / "checkpoints" / "last.ckpt", 0.0
             continue
         if stage == "vocoder":
@@ -359,6 +363,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
             dump_converters({name: ckpts[name] for name in CONVERTERS}, arctic_root, data_root, out / "gta_predictions")
             seconds["gta_predictions"] = time.perf_counter() - dump_start
         ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
+        trained.add(stage)
         if stage == stop_after:
             return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
     train_seconds = time.perf_counter() - start
@@ -524,8 +529,9 @@ def main(argv: list[str] | None = None) -> None:
                              "real ARCTIC subset, whose epoch is only 10 steps)")
     parser.add_argument("--no-wandb", action="store_true", help="CSV logs only (no offline W&B runs)")
     parser.add_argument("--reuse", action="store_true",
-                        help="keep a stage whose OUT/<stage>/checkpoints/last.ckpt exists and whose overrides.yaml equals "
-                             "this run's (e.g. to rescore, or to finish a chain that stopped)")
+                        help="keep a stage whose OUT/<stage>/checkpoints/last.ckpt exists, whose overrides.yaml equals "
+                             "this run's and whose upstream stages were kept too (e.g. to rescore, or to finish a chain "
+                             "that stopped)")
     parser.add_argument("--eval-utterances", type=int, default=None,
                         help="score only the first N dev utterances (default: the preset's, all for real/paper)")
     parser.add_argument("--eval-workers", type=int, default=None, help="processes for scoring (default: 2)")
