@@ -1,4 +1,5 @@
-"""Would the real preset's teacher convert better predicting WORLD parameters than mels? (``cpu-budget.md``)
+"""Would the real preset's teacher (and its distilled student) convert better predicting WORLD parameters than mels?
+(``cpu-budget.md``)
 
 A measurement script, not a training entry point. It builds the real preset's teacher network (pyramidal BiLSTM
 encoder of 128 units over the source's 80 mels, 256-unit decoder at r = 4, 128-channel zero-init post-net) with one
@@ -10,7 +11,10 @@ start fresh. It is fine-tuned on the 932 training pairs with the LightningModule
 frames, stop BCE with positive weight 8, guided attention 50, clipping 1.0, Adam at 0.002, batch 8) in a plain loop,
 and at the given steps its free-running conversions of the first ``--n-eval`` dev pairs are synthesised by WORLD
 directly (``zoo.world.world_synthesize``: no vocoder network) and scored with the published protocol
-(``zoo.metrics.mcd``).
+(``zoo.metrics.mcd``). With ``--student-epochs N`` a student at the real preset's sizes (64-unit encoder, 128-unit
+decoder, 64-channel post-net) then trains from scratch for N epochs of batch 4 at lr 0.006 with the preset's attention
+distillation from that teacher (weight 5 decaying linearly to 0 over the first ``--distill-epochs``, no guided
+attention), and its conversions are scored the same way.
 
     python docs/results/attention-distillation/world_target_teacher.py --arctic-root ../shared/data/cmu_arctic \\
         --cache-dir DIR --autoencoder OUT/teacher_pretrain/checkpoints/last.ckpt --steps 1750 --eval-at 875,1750
@@ -31,6 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datamodules import CMUArcticDataModule, WorldVocoderDataModule  # noqa: E402
+from zoo.losses.distillation import attention_distillation_loss  # noqa: E402
 from zoo.losses.tacotron import guided_attention_loss, masked_spectrogram_loss, stop_token_loss  # noqa: E402
 from zoo.metrics.mcd import F0_RANGES, scores_from_features, world_features  # noqa: E402
 from zoo.nn.tacotron import DecoderConfig, TacotronDecoder  # noqa: E402
@@ -45,15 +50,18 @@ from teacher_budget_sweep import AUDIO, endless  # noqa: E402
 
 
 class WorldTargetTeacher(torch.nn.Module):
-    """The real preset's teacher with ``d_out`` output channels (``Seq2SeqVC`` ties input and output to n_mels)."""
+    """The real preset's teacher (or, ``student``, its students) with ``d_out`` output channels (``Seq2SeqVC`` ties
+    input and output to n_mels)."""
 
-    def __init__(self, d_out: int) -> None:
+    def __init__(self, d_out: int, student: bool = False) -> None:
         super().__init__()
-        self.encoder = PyramidalBLSTMEncoder(AUDIO.n_mels, 128, 2, 0.0)
-        decoder = DecoderConfig(reduction_factor=4, attention_rnn_dim=256, decoder_rnn_dims=(256,),
-                                prenet_sizes=(128, 128), attention_dim=128, attention_filters=16, attention_kernel_size=15)
+        width = 1 if student else 2
+        self.encoder = PyramidalBLSTMEncoder(AUDIO.n_mels, 64 * width, 2, 0.0)
+        decoder = DecoderConfig(reduction_factor=4, attention_rnn_dim=128 * width, decoder_rnn_dims=(128 * width,),
+                                prenet_sizes=(64 * width, 64 * width), attention_dim=128, attention_filters=16,
+                                attention_kernel_size=15)
         self.decoder = TacotronDecoder(self.encoder.out_dim, d_out, decoder)
-        self.postnet = Postnet(d_out, PostnetConfig(channels=128, zero_init_residual=True))
+        self.postnet = Postnet(d_out, PostnetConfig(channels=64 * width, zero_init_residual=True))
 
     def forward(self, src, src_lengths, tgt, tgt_lengths):
         memory, memory_lengths = self.encoder(src, src_lengths)
@@ -75,6 +83,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1750)
     p.add_argument("--eval-at", default="875,1750", help="comma-separated fine-tuning steps")
     p.add_argument("--n-eval", type=int, default=20, help="first dev pairs converted and scored")
+    p.add_argument("--student-epochs", type=int, default=0, help="then a distilled student for this many epochs")
+    p.add_argument("--distill-epochs", type=int, default=2)
+    p.add_argument("--student-max-steps", type=int, default=None, help="stop the student early (a smoke run)")
     a = p.parse_args()
     torch.manual_seed(0)
     root = Path(a.arctic_root)
@@ -116,7 +127,7 @@ def main() -> None:
     refs = [world_features(natural_16k(t.wav_path, AUDIO.sample_rate), AUDIO.sample_rate, F0_RANGES["slt"])
             for _, t in pairs]
 
-    def evaluate(step: int) -> None:
+    def evaluate(step: int, net: torch.nn.Module, label: str = "teacher") -> None:
         net.eval()
         torch.manual_seed(0)  # the pre-net keeps dropout on at inference: one fixed draw
         scores = []
@@ -128,8 +139,8 @@ def main() -> None:
             sc = scores_from_features(world_features(wav, AUDIO.sample_rate, F0_RANGES["slt"]), ref)
             scores.append((sc.mcd_db, sc.f0_rmse_hz, sc.f0_corr))
         mcd, f0, corr = np.nanmean(np.array(scores), 0)
-        print(f"EVAL step {step}: {a.n_eval} dev utterances, MCD {mcd:.2f} dB, F0 RMSE {f0:.1f} Hz, F0 CORR {corr:.3f}",
-              flush=True)
+        print(f"EVAL {label} step {step}: {a.n_eval} dev utterances, MCD {mcd:.2f} dB, F0 RMSE {f0:.1f} Hz, "
+              f"F0 CORR {corr:.3f}", flush=True)
         net.train()
 
     eval_at = {int(s) for s in a.eval_at.split(",")}
@@ -150,7 +161,42 @@ def main() -> None:
         if step % 100 == 0:
             print(f"step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
         if step in eval_at:
-            evaluate(step)
+            evaluate(step, net)
+    if not a.student_epochs:
+        return
+
+    # the distilled student, from scratch, batch 4 (configs/presets/vc_distill/real.yaml), the teacher frozen
+    net.eval()
+    teacher = net
+    student = WorldTargetTeacher(dim, student=True)
+    sdm = CMUArcticDataModule(mode="parallel", batch_size=4, **common)
+    sdm.prepare_data()
+    sdm.setup("fit")
+    per_epoch = len(sdm.train_dataloader())
+    opt = torch.optim.Adam(student.parameters(), lr=0.006, eps=1e-6, weight_decay=1e-6)
+    batches, start = endless(sdm), time.perf_counter()
+    student.train()
+    total = a.student_epochs * per_epoch
+    if a.student_max_steps is not None:
+        total = min(total, a.student_max_steps)
+    for step in range(1, total + 1):
+        batch = next(batches)
+        tgt, tgt_lengths = targets(batch), batch.tgt_lengths
+        out, post, memory_lengths = student(batch.src_mel, batch.src_lengths, tgt, tgt_lengths)
+        with torch.no_grad():
+            p_teacher = teacher(batch.src_mel, batch.src_lengths, tgt, tgt_lengths)[0].alignments
+        dec_steps = decoder_steps(tgt_lengths, 4)
+        weight = 5.0 * max(0.0, 1.0 - (step - 1) / per_epoch / a.distill_epochs)
+        loss = (masked_spectrogram_loss(out.mel, tgt, tgt_lengths) + masked_spectrogram_loss(post, tgt, tgt_lengths)
+                + stop_token_loss(out.stop_logits, tgt_lengths, 8.0)
+                + weight * attention_distillation_loss(p_teacher, out.alignments, dec_steps, memory_lengths))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0:
+            print(f"student step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
+    evaluate(total, student, "distilled student")
 
 
 if __name__ == "__main__":
