@@ -75,6 +75,17 @@ class WorldTargetTeacher(torch.nn.Module):
         return out.mel + self.postnet(out.mel, out.lengths), out.lengths
 
 
+def update(opt: torch.optim.Optimizer, net: torch.nn.Module, loss: torch.Tensor, step: int, start: float,
+           label: str) -> None:
+    """One optimiser step with the configs' gradient clip (1.0); the loss printed every 100 steps."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    if step % 100 == 0:
+        print(f"{label}step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arctic-root", required=True, help="folder holding cmu_arctic/ (or cmu_arctic itself)")
@@ -154,12 +165,7 @@ def main() -> None:
         loss = (masked_spectrogram_loss(out.mel, tgt, tgt_lengths) + masked_spectrogram_loss(post, tgt, tgt_lengths)
                 + stop_token_loss(out.stop_logits, tgt_lengths, 8.0)
                 + 50.0 * guided_attention_loss(out.alignments, decoder_steps(tgt_lengths, 4), memory_lengths, 0.2))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        if step % 100 == 0:
-            print(f"step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
+        update(opt, net, loss, step, start, "")
         if step in eval_at:
             evaluate(step, net)
     if not a.student_epochs:
@@ -190,12 +196,7 @@ def main() -> None:
         loss = (masked_spectrogram_loss(out.mel, tgt, tgt_lengths) + masked_spectrogram_loss(post, tgt, tgt_lengths)
                 + stop_token_loss(out.stop_logits, tgt_lengths, 8.0)
                 + weight * attention_distillation_loss(p_teacher, out.alignments, dec_steps, memory_lengths))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        if step % 100 == 0:
-            print(f"student step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
+        update(opt, student, loss, step, start, "student ")
     evaluate(total, student, "distilled student")
 
 
