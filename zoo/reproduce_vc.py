@@ -328,8 +328,8 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         wandb: bool = True, command: str = "", student_epochs: int | None = None, reuse: bool = False,
         eval_utterances: int | None = None, eval_workers: int | None = None, stop_after: str | None = None) -> dict:
     """Train every stage (or, with ``reuse``, keep a stage whose ``last.ckpt`` exists, whose overrides file is
-    unchanged and none of whose ``UPSTREAM`` stages trained again in this run), evaluate on dev, and write ``OUT/report.{json,md}``. With ``stop_after`` (a stage name), train up to
-    that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
+    unchanged and none of whose ``UPSTREAM`` stages trained again in this run), evaluate on dev, and write
+    ``OUT/report.{json,md}``. With ``stop_after`` (a stage name), train up to that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
     if stop_after is not None and stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}, but got {stop_after!r}")
     presets = load_presets(preset_name, student_epochs)

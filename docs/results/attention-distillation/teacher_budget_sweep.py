@@ -58,6 +58,17 @@ def endless(dm):
         yield from dm.train_dataloader()
 
 
+def update(opt: torch.optim.Optimizer, net: torch.nn.Module, loss: torch.Tensor, step: int, start: float,
+           label: str, every: int = 100) -> None:
+    """One optimiser step with the configs' gradient clip (1.0); the loss printed every ``every`` steps."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    if step % every == 0:
+        print(f"{label}step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
+
+
 def train(net, dm, steps: int, lr: float, schedule: str, guided_attention: float, r: int, label: str,
           on_step=None) -> float:
     opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1e-6, weight_decay=1e-6)
@@ -74,12 +85,7 @@ def train(net, dm, steps: int, lr: float, schedule: str, guided_attention: float
         if guided_attention:
             loss = loss + guided_attention * guided_attention_loss(out.alignments, decoder_steps(tgt_len, r),
                                                                    out.memory_lengths, 0.2)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        if step % 50 == 0:
-            print(f"{label} step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
+        update(opt, net, loss, step, start, f"{label} ", every=50)
         if on_step is not None:
             on_step(step + 1)
     return time.perf_counter() - start

@@ -46,7 +46,7 @@ from zoo.sequence import decoder_steps  # noqa: E402
 from zoo.world import world_synthesize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from teacher_budget_sweep import AUDIO, endless  # noqa: E402
+from teacher_budget_sweep import AUDIO, endless, update  # noqa: E402
 
 
 class WorldTargetTeacher(torch.nn.Module):
@@ -73,17 +73,6 @@ class WorldTargetTeacher(torch.nn.Module):
         memory, memory_lengths = self.encoder(src, src_lengths)
         out = self.decoder.infer(memory, memory_lengths, max_frames, 0.5)
         return out.mel + self.postnet(out.mel, out.lengths), out.lengths
-
-
-def update(opt: torch.optim.Optimizer, net: torch.nn.Module, loss: torch.Tensor, step: int, start: float,
-           label: str) -> None:
-    """One optimiser step with the configs' gradient clip (1.0); the loss printed every 100 steps."""
-    opt.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-    opt.step()
-    if step % 100 == 0:
-        print(f"{label}step {step} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def main() -> None:
