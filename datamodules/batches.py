@@ -44,6 +44,9 @@ class ParallelBatch:
     tgt_lengths: torch.Tensor  # (B,)
     text: torch.Tensor  # (B, L) the prompt's symbol ids (for analysis and TTS-style auxiliary losses)
     text_lengths: torch.Tensor  # (B,)
+    # (B, T_tgt, world_dim) the target's WORLD parameters (zoo.world layout, on their own scale), frame-aligned with
+    # tgt_mel, when the DataModule was asked for them (CMUArcticDataModule target_features: world)
+    tgt_world: torch.Tensor | None = None
 
 
 def pad_sequences(seqs: list[torch.Tensor], value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

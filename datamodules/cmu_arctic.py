@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from datamodules.base import download_or_explain, missing_data_message
+from datamodules.world_features import build_world_cache, speaker_f0_range, world_cache_dir, world_stats
 from datamodules.speech import (
     ParallelDataset, PooledDataset, SpeechDataModule, Utterance, UtteranceDataset, listed_utterances,
 )
@@ -23,6 +24,7 @@ _PROMPT_ID = re.compile(r"^arctic_([ab])(\d{4})$")
 
 Split = Literal["seeded", "standard"]
 Mode = Literal["parallel", "single", "pooled"]
+TargetFeatures = Literal["mel", "world"]
 
 
 def standard_split_part(prompt_id: str) -> str:
@@ -72,7 +74,13 @@ class CMUArcticDataModule(SpeechDataModule):
     ``mode: single`` yields ``SpeechBatch`` for ``target_speaker`` (TTS, vocoders). ``source: real`` reads
     ``<root>/cmu_arctic/cmu_us_<spk>_arctic`` (16 kHz; resampled on load to ``audio.sample_rate``);
     ``source: embedded`` generates two eSpeak voices reading the same prompts under
-    ``<root>/embedded/cmu_arctic``. Splits are by prompt (seeded), so a sentence never appears in two splits.
+    ``<root>/embedded/cmu_arctic``. Splits are by prompt (seeded, or ``split: standard``, the published ARCTIC
+    split), so a sentence never appears in two splits.
+
+    ``target_features: world`` (parallel mode) adds the target speaker's WORLD parameters to each batch
+    (``ParallelBatch.tgt_world``: ``zoo.world.world_parameters`` at the mel hop, Harvest in the speaker's F0 range,
+    analysed once in ``world_workers`` processes and cached: ``datamodules.world_features``), for a converter that
+    predicts them and is heard through WORLD synthesis; ``world_stats()`` gives their training-frame scale.
     """
 
     def __init__(
@@ -85,6 +93,8 @@ class CMUArcticDataModule(SpeechDataModule):
         val_size: int = 50,
         test_size: int = 50,
         embedded_size: int = 100,
+        target_features: TargetFeatures = "mel",
+        world_workers: int = 2,
         **kwargs: Any,
     ) -> None:
         super().__init__(val_size=val_size, test_size=test_size, **kwargs)
@@ -101,6 +111,21 @@ class CMUArcticDataModule(SpeechDataModule):
             raise ValueError("parallel mode yields mel spectrograms only; load_linear/load_wav need mode: single")
         if embedded_size < 10:
             raise ValueError(f"embedded_size must be >= 10, but got {embedded_size}")
+        if target_features not in ("mel", "world"):
+            raise ValueError(f"target_features must be 'mel' or 'world', but got {target_features!r}")
+        if target_features == "world" and mode != "parallel":
+            raise ValueError("target_features: world needs mode: parallel (the converter's targets); a WORLD vocoder "
+                             "reads WORLD parameters through datamodules.WorldVocoderDataModule")
+        if world_workers < 1:
+            raise ValueError(f"world_workers must be >= 1, but got {world_workers}")
+        if target_features == "world":
+            from zoo.world import world_layout
+
+            world_layout(self.audio.sample_rate)  # a clear error below 12 kHz
+        self.target_features = target_features
+        self.world_workers = world_workers
+        self._f0_range: tuple[float, float] | None = None
+        self._world_stats: tuple[Any, Any] | None = None
         self.mode = mode
         self.split = split
         self.source_speaker, self.target_speaker = source_speaker, target_speaker
@@ -148,6 +173,37 @@ class CMUArcticDataModule(SpeechDataModule):
         self._ensure_corpus()
         for spk, utterances in self._read().items():
             self.feature_store(speaker_dir(self.folder, spk)).build(utterances, self.kinds, self.progress)
+        if self.target_features == "world":
+            utterances = self._read()[self.target_speaker]
+            build_world_cache([(u.id, u.wav_path) for u in utterances], self.world_dir(), self.audio,
+                              self.f0_range(), self.world_workers, self.progress,
+                              f"WORLD analysis of {self.target_speaker}")
+
+    # --- the target's WORLD parameters (target_features: world) -----------------------------------------------
+    def f0_range(self) -> tuple[float, float]:
+        """Harvest's F0 range for the target speaker (``datamodules.world_features.speaker_f0_range``)."""
+        if self._f0_range is None:
+            utterances = self._read()[self.target_speaker]
+            self._f0_range = speaker_f0_range(self.source, self.target_speaker, [u.wav_path for u in utterances],
+                                              self.audio.sample_rate)
+        return self._f0_range
+
+    def world_dir(self) -> Path:
+        """The folder of the target speaker's cached WORLD parameters."""
+        return world_cache_dir(self.feature_store(speaker_dir(self.folder, self.target_speaker)).dir, self.f0_range())
+
+    def world_stats(self) -> tuple[Any, Any]:
+        """(mean, std) per WORLD parameter over the target's training frames (after ``setup``), from which a
+        converter predicting them derives its output scale."""
+        if self.target_features != "world":
+            raise ValueError("world_stats() needs target_features: world")
+        if self._world_stats is None:
+            if "train" not in self.datasets:
+                self.setup("fit")
+            folder = self.world_dir()
+            pairs = self.datasets["train"].pairs  # type: ignore[attr-defined]
+            self._world_stats = world_stats([folder / f"{t.id}.npy" for _, t in pairs])
+        return self._world_stats
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -175,10 +231,20 @@ class CMUArcticDataModule(SpeechDataModule):
                         self.source_speaker, self.target_speaker)
         if not common:
             raise DatasetFormatError(f"{self.source_speaker} and {self.target_speaker} share no prompt in {self.folder}")
+        world_dir = None
+        if self.target_features == "world":
+            world_dir = self.world_dir()
+            missing = [i for i in common if not (world_dir / f"{i}.npy").is_file()]
+            if len(missing) == len(common):
+                raise DatasetFormatError(f"no prompt of {self.target_speaker} has WORLD parameters in {world_dir}: "
+                                         "run prepare_data() first (the CLI does)")
+            if missing:
+                log.warning("%d prompts of %s have no WORLD parameters in %s (their recordings could not be "
+                            "analysed) and are left out", len(missing), self.target_speaker, world_dir)
         for split, ids in self._parts(common).items():
             pairs = [(src[i], tgt[i]) for i in common if i in ids]
             self.datasets[split] = ParallelDataset(pairs, stores[self.source_speaker], stores[self.target_speaker],
-                                                   self.symbols, max_frames=self.max_frames)
+                                                   self.symbols, max_frames=self.max_frames, tgt_world_dir=world_dir)
 
     def _parts(self, ids: list[str]) -> dict[str, set[str]]:
         """train/val/test prompt ids: the seeded split, or the standard one (val = dev, test = eval)."""

@@ -290,16 +290,21 @@ class PooledDataset(Dataset):
 
 
 class ParallelDataset(Dataset):
-    """Pairs of utterances of the same prompt by a source and a target speaker, for voice conversion."""
+    """Pairs of utterances of the same prompt by a source and a target speaker, for voice conversion; with
+    ``tgt_world_dir``, items also carry the target's cached WORLD parameters (``<dir>/<id>.npy``; pairs without one
+    are left out)."""
 
     def __init__(self, pairs: Sequence[tuple[Utterance, Utterance]], src_store: FeatureStore,
-                 tgt_store: FeatureStore, symbols: SymbolTable, max_frames: int | None = None) -> None:
+                 tgt_store: FeatureStore, symbols: SymbolTable, max_frames: int | None = None,
+                 tgt_world_dir: Path | None = None) -> None:
         self.pairs = [
             (s, t) for s, t in pairs
             if src_store.has(s.id) and tgt_store.has(t.id)
             and _fits(max(src_store.length(s.id), tgt_store.length(t.id)), max_frames)
+            and (tgt_world_dir is None or (tgt_world_dir / f"{t.id}.npy").is_file())
         ]
         self.src_store, self.tgt_store = src_store, tgt_store
+        self.tgt_world_dir = tgt_world_dir
         self.text = encode_transcripts([t for _, t in self.pairs], symbols)
 
     def __len__(self) -> int:
@@ -310,8 +315,16 @@ class ParallelDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         s, t = self.pairs[i]
-        return {"id": t.id, "src_mel": self.src_store.get(s.id, "mel"), "tgt_mel": self.tgt_store.get(t.id, "mel"),
+        item = {"id": t.id, "src_mel": self.src_store.get(s.id, "mel"), "tgt_mel": self.tgt_store.get(t.id, "mel"),
                 "text": self.text[i]}
+        if self.tgt_world_dir is not None:
+            world = torch.from_numpy(np.load(self.tgt_world_dir / f"{t.id}.npy"))  # (T, world_dim)
+            if len(world) != len(item["tgt_mel"]):
+                raise DatasetFormatError(f"{self.tgt_world_dir / f'{t.id}.npy'} has {len(world)} frames, the mel of "
+                                         f"{t.id} {len(item['tgt_mel'])}: the WORLD cache was built at another hop; "
+                                         "delete the folder to rebuild it")
+            item["tgt_world"] = world
+        return item
 
 
 def collate_speech(items: Sequence[dict[str, Any]], pad_id: int) -> SpeechBatch:
@@ -333,8 +346,9 @@ def collate_parallel(items: Sequence[dict[str, Any]], pad_id: int) -> ParallelBa
     src, src_lengths = pad_sequences([it["src_mel"] for it in items])
     tgt, tgt_lengths = pad_sequences([it["tgt_mel"] for it in items])
     text, text_lengths = pad_sequences([it["text"] for it in items], value=pad_id)
+    world = pad_sequences([it["tgt_world"] for it in items])[0] if "tgt_world" in items[0] else None
     return ParallelBatch(ids=[it["id"] for it in items], src_mel=src, src_lengths=src_lengths, tgt_mel=tgt,
-                         tgt_lengths=tgt_lengths, text=text, text_lengths=text_lengths)
+                         tgt_lengths=tgt_lengths, text=text, text_lengths=text_lengths, tgt_world=world)
 
 
 def split_sizes(n: int, val_size: int, test_size: int) -> tuple[int, int]:
@@ -345,6 +359,10 @@ def split_sizes(n: int, val_size: int, test_size: int) -> tuple[int, int]:
 
 class SpeechDataModule(ZooDataModule):
     """Base of the speech DataModules: the AudioConfig, the symbol table, feature caching and bucketing."""
+
+    # what a sequence model trained on this data predicts (linked to a voice converter's ``target_features``): mel
+    # frames, unless a DataModule yields other targets (CMUArcticDataModule's WORLD parameters)
+    target_features: str = "mel"
 
     def __init__(self, *, val_size: int, test_size: int, root: str = "data", source: Source = "real",
                  download: bool = False, audio: AudioConfig = AudioConfig(), characters: str = DEFAULT_CHARACTERS,

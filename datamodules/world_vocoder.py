@@ -17,7 +17,6 @@ utterances: natural and (with ``pairs_dir``) predicted, told apart by the batch'
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +30,9 @@ from datamodules.base import Source, ZooDataModule
 from datamodules.batches import pad_sequences
 from datamodules.cmu_arctic import CMUArcticDataModule, Split, speaker_dir
 from datamodules.postnet import degrade_mel, read_pairs_index, utterance_seed
+from datamodules.world_features import build_world_cache, speaker_f0_range, world_cache_dir, world_stats
 from zoo.audio import AudioConfig
 from zoo.errors import DatasetFormatError
-
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class MelWorldBatch:
@@ -46,24 +43,6 @@ class MelWorldBatch:
     world: torch.Tensor  # (B, T, world_dim) zoo.world layout
     lengths: torch.Tensor  # (B,) frames
     predicted: torch.Tensor  # (B,) bool: the input is an upstream model's prediction, not the natural mel
-
-
-def _analyse(job: tuple[str, str, int, int, tuple[float, float]]) -> tuple[str, str | None]:
-    """Compute one utterance's WORLD parameters into its cache file; (id, error or None). Runs in a worker."""
-    from zoo.audio import AudioError, load_wav
-    from zoo.world import world_parameters
-
-    torch.set_num_threads(1)
-    path, out, sample_rate, hop, f0_range = job
-    try:
-        wav = load_wav(path, sample_rate).double().numpy()
-        params = world_parameters(wav, sample_rate, hop, f0_range)
-    except (AudioError, FileNotFoundError, ValueError) as err:
-        return path, str(err)
-    tmp = Path(out).with_suffix(".tmp.npy")
-    np.save(tmp, params)
-    tmp.replace(out)
-    return path, None
 
 
 class _Utterances(Dataset):
@@ -178,47 +157,19 @@ class WorldVocoderDataModule(ZooDataModule):
     def f0_range(self) -> tuple[float, float]:
         """Harvest's range for this speaker (see the class docstring)."""
         if self._f0_range is None:
-            from zoo.metrics.mcd import F0_RANGES, two_pass_f0_range
-
-            if self.inner.source == "real" and self.speaker in F0_RANGES:
-                self._f0_range = F0_RANGES[self.speaker]
-            else:
-                from zoo.audio import load_wav
-
-                utterances = sorted(self.inner._read()[self.speaker], key=lambda u: u.id)
-                chosen = utterances[:: max(1, len(utterances) // 40)][:40]
-                wavs = [load_wav(u.wav_path, self.audio.sample_rate).double().numpy() for u in chosen]
-                self._f0_range = tuple(round(v) for v in two_pass_f0_range(wavs, self.audio.sample_rate))
-        return self._f0_range  # type: ignore[return-value]
+            utterances = self.inner._read()[self.speaker]
+            self._f0_range = speaker_f0_range(self.inner.source, self.speaker, [u.wav_path for u in utterances],
+                                              self.audio.sample_rate)
+        return self._f0_range
 
     def world_dir(self) -> Path:
-        lo, hi = self.f0_range()
-        return self._store().dir / f"world-f0_{lo:g}-{hi:g}"
+        return world_cache_dir(self._store().dir, self.f0_range())
 
     def prepare_data(self) -> None:
         self.inner.prepare_data()
         utterances = self.inner._read()[self.speaker]
-        folder = self.world_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        jobs = [(str(u.wav_path), str(folder / f"{u.id}.npy"), self.audio.sample_rate, self.audio.hop_length,
-                 self.f0_range()) for u in utterances if not (folder / f"{u.id}.npy").is_file()]
-        if not jobs:
-            return
-        from datamodules.base import progress_iter
-
-        desc = f"WORLD analysis of {self.speaker} ({len(jobs)} utterances)"
-        if self.workers > 1 and len(jobs) > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(progress_iter(pool.map(_analyse, jobs, chunksize=4), len(jobs), desc, self.progress))
-        else:
-            results = list(progress_iter(map(_analyse, jobs), len(jobs), desc, self.progress))
-        failed = [f"{path}: {err}" for path, err in results if err is not None]
-        if failed:
-            log.warning("%d of %d recordings could not be analysed and are left out: %s", len(failed), len(jobs),
-                        "; ".join(failed[:3]))
+        build_world_cache([(u.id, u.wav_path) for u in utterances], self.world_dir(), self.audio, self.f0_range(),
+                          self.workers, self.progress, f"WORLD analysis of {self.speaker}")
 
     # --- splits -----------------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -269,11 +220,9 @@ class WorldVocoderDataModule(ZooDataModule):
         """(mean, std) per parameter over the natural training frames, from which the model derives its scale
         (voicing is a probability: mean 0, std 1)."""
         if self._stats is None:
-            arrays = [np.load(p) for _, _, p, predicted in self.parts["train"].entries if not predicted]
-            frames = torch.from_numpy(np.concatenate(arrays)).double()  # (N, world_dim)
-            mean, std = frames.mean(0), frames.std(0).clamp(min=1e-3)
+            mean, std = world_stats([p for _, _, p, predicted in self.parts["train"].entries if not predicted])
             mean[-1], std[-1] = 0.0, 1.0
-            self._stats = (mean.float(), std.float())
+            self._stats = (mean, std)
         return self._stats
 
 

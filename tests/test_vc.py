@@ -269,7 +269,7 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
     report = json.loads((out / "report.json").read_text())
     for name in ("distilled", "baseline"):
         figures = report["students"][name]
-        for key in ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mel_cd_proxy_db"):
+        for key in ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "cd_proxy_db"):
             assert 0.0 <= figures[key] < 100.0, (name, key)
         assert figures["probe_steps"], "no alignment probe inside epoch 0"
     assert report["students"]["distilled"]["steps"] == report["students"]["baseline"]["steps"]
@@ -486,3 +486,66 @@ def test_a_stage_trained_again_sets_its_previous_run_aside(tmp_path, capsys):
     (run / "checkpoints" / "last.ckpt").write_bytes(b"newer weights")
     second = set_aside_previous_run(run)  # within the same second: its own name, the first one untouched
     assert second != aside and (aside / "checkpoints" / "last.ckpt").read_bytes() == b"old weights"
+
+
+def test_world_parameter_converters_from_training_to_dev_report(tmp_path: Path, capsys):
+    """The real and paper presets' converters: a teacher predicting slt's WORLD parameters, fine-tuned from a mel
+    autoencoder where shapes agree, a student distilled from it, both scored on dev through WORLD synthesis with the
+    copy-synthesis and mean-frame rows in WORLD space; the mel-only stages after them refuse them clearly."""
+    from zoo.cli import main
+    from zoo.errors import StageMismatchError
+    from zoo.models.vc import load_model, load_teacher
+    from zoo.pipeline import VoiceConverter
+    from zoo.reproduce_vc import ROWS, evaluate_dev
+    from zoo.world import world_dim
+
+    audio = {"sample_rate": 16000, "n_fft": 1024, "win_length": 800, "hop_length": 320, "n_mels": 16, "fmax": 8000.0}
+    data = {"root": str(tmp_path / "data"), "source": "embedded", "embedded_size": 20, "split": "seeded",
+            "val_size": 2, "test_size": 2, "audio": audio, "target_features": "world", "world_workers": 1}
+    audio_args = [a for k, v in audio.items() for a in (f"--data.init_args.audio.{k}", str(v))]
+    common = ["--data.init_args.root", data["root"], "--data.init_args.source", "embedded", "--data.init_args.embedded_size",
+              "20", "--data.init_args.split", "seeded", *audio_args, "--trainer.max_steps", "2", "--trainer.logger", "false",
+              "--trainer.enable_progress_bar", "false"]
+    teacher_cfg = ["--config", "configs/vc_teacher.yaml", "--config", "configs/presets/vc_teacher/tiny.yaml"]
+    main(["fit", *teacher_cfg, *common, "--trainer.default_root_dir", str(tmp_path / "mel")])
+    mel_ckpt = next((tmp_path / "mel").rglob("*.ckpt"))
+    world = ["--data.init_args.target_features", "world", "--data.init_args.world_workers", "1"]
+    main(["fit", *teacher_cfg, *common, *world, "--model.init_args.training.init_from", str(mel_ckpt),
+          "--trainer.default_root_dir", str(tmp_path / "teacher")])
+    teacher_ckpt = next((tmp_path / "teacher").rglob("*.ckpt"))
+    model = load_model(teacher_ckpt)
+    assert model.target_features == "world" and model.net.out_dim == world_dim(16000) and bool(model.net.scale_set)
+    # every tensor whose shape the mel autoencoder shares came from it (the encoder here; 2 steps barely move it)
+    mel_state = torch.load(mel_ckpt, weights_only=True)["state_dict"]
+    first = "net.encoder.bottom.rnn.weight_ih_l0"
+    assert torch.allclose(torch.load(teacher_ckpt, weights_only=True)["state_dict"][first], mel_state[first], atol=0.05)
+    # the student distils from it; a mel student cannot distil from a WORLD teacher (it feeds the teacher its targets)
+    student_cfg = ["--config", "configs/vc_distill.yaml", "--config", "configs/presets/vc_distill/tiny.yaml"]
+    main(["fit", *student_cfg, *common, *world, "--model.init_args.training.teacher_checkpoint", str(teacher_ckpt),
+          "--trainer.default_root_dir", str(tmp_path / "student")])
+    student_ckpt = next((tmp_path / "student").rglob("*.ckpt"))
+    with pytest.raises(SystemExit):
+        main(["fit", *student_cfg, *common, "--model.init_args.training.teacher_checkpoint", str(teacher_ckpt),
+              "--trainer.default_root_dir", str(tmp_path / "mel_student")])
+    assert "both must predict the same features" in capsys.readouterr().err
+    assert load_teacher(teacher_ckpt).out_dim == world_dim(16000)
+    # the dev report: every synthesised row through WORLD synthesis
+    checkpoints = {"teacher": teacher_ckpt, "distilled": student_ckpt, "baseline": student_ckpt}
+    rows = evaluate_dev(tmp_path / "eval", {"data": {"init_args": data}}, checkpoints, n_utterances=2, workers=1)
+    assert list(rows) == list(ROWS)
+    for name in ("target_copy_synthesis", "mean_frame", "teacher", "distilled", "baseline"):
+        assert rows[name]["vocoder"] == "world-synthesis" and rows[name]["n"] == 2, name
+        assert math.isfinite(rows[name]["mcd_db"]) and rows[name]["mcd_db"] > 0, name
+    # copy-synthesis of the target's own parameters is far closer to it than their mean frame
+    assert rows["target_copy_synthesis"]["mcd_db"] < rows["mean_frame"]["mcd_db"] - 1.0
+    # conversion of files: WORLD-synthesised wavs named like their sources; no mel post-net or vocoder after it
+    converter = VoiceConverter.from_checkpoint(teacher_ckpt, device="cpu", max_frames=40)
+    src_wav = sorted((tmp_path / "data" / "embedded" / "cmu_arctic" / "cmu_us_bdl_arctic" / "wav").glob("*.wav"))[0]
+    records = converter.convert_files([src_wav], tmp_path / "converted", progress=False, figures=False)
+    assert (tmp_path / "converted" / src_wav.name).is_file() and records[0]["source"] == str(src_wav)
+    with pytest.raises(StageMismatchError, match="predicts WORLD parameters"):
+        VoiceConverter.from_checkpoint(teacher_ckpt, device="cpu", vocoder=teacher_ckpt)
+    from zoo.reproduce_postnet import dump_upstream
+
+    with pytest.raises(StageMismatchError, match="cannot train a mel post-net"):
+        dump_upstream(teacher_ckpt, str(tmp_path / "data" / "embedded"), str(tmp_path / "data"), tmp_path / "d")

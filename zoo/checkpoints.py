@@ -65,16 +65,30 @@ def report_state_dict_mismatch(path: str | Path, saved: dict[str, torch.Tensor],
     raise CheckpointError(f"checkpoint {path} does not match this model's configuration: " + ", ".join(parts))
 
 
-def load_net_weights(net: torch.nn.Module, path: str | Path, what: str = "init_from", prefix: str = "net.") -> None:
+def load_net_weights(net: torch.nn.Module, path: str | Path, what: str = "init_from", prefix: str = "net.",
+                     partial: bool = False) -> list[str]:
     """Load the ``prefix``-ed weights of a Lightning checkpoint into ``net`` (weights only, strict), or raise
-    ``CheckpointError`` naming ``what``, the file and every missing, unexpected or mis-shaped tensor."""
+    ``CheckpointError`` naming ``what``, the file and every missing, unexpected or mis-shaped tensor.
+
+    ``partial``: load only the tensors the checkpoint has at the same name and shape, keep the rest as initialised,
+    and return their names (a network whose input or output layers differ from the checkpoint's, e.g. a converter
+    of other acoustic features starting from a mel autoencoder); a checkpoint sharing no tensor is still an error."""
     try:
         saved = load_weights_only(path)["state_dict"]
         state = {k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)}
-        report_state_dict_mismatch(path, state, net.state_dict())
+        own = net.state_dict()
+        if partial:
+            state = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+            if not state:
+                raise CheckpointError(f"checkpoint {path} shares no tensor of the same name and shape with the model")
+            fresh = sorted(set(own) - set(state))
+            net.load_state_dict(state, strict=False)
+            return fresh
+        report_state_dict_mismatch(path, state, own)
     except CheckpointError as err:
         raise CheckpointError(f"{what}: {err}") from err
     net.load_state_dict(state)
+    return []
 
 
 def load_frozen_net(module_cls: type, path: str | Path, what: str,

@@ -39,6 +39,8 @@ class ZooCLI(LightningCLI):
         parser.link_arguments("data.init_args.audio", "model.init_args.audio")
         parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        # what a voice converter predicts (mels, or WORLD parameters) is what its DataModule yields as targets
+        parser.link_arguments("data.target_features", "model.init_args.target_features", apply_on="instantiate")
         # The zoo's DataModules shard their own (length-bucketed) batches across DDP ranks, so Lightning must not
         # wrap them in a DistributedSampler (it cannot inject one into a custom batch sampler).
         parser.set_defaults({"trainer.use_distributed_sampler": False})

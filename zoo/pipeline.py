@@ -297,8 +297,9 @@ def _write_utterance(out: Path, name: str, utt: Any, audio: AudioConfig, figures
 
 
 class Conversion(NamedTuple):
-    """One converted utterance: wav (S,) in [-1, 1]; mel (T, n_mels) normalised; alignment (ceil(T / r), T_enc);
-    stopped (False when the max-length guard ended it)."""
+    """One converted utterance: wav (S,) in [-1, 1]; mel (T, n_mels) normalised (what the vocoder heard; a WORLD
+    converter's: the mel of its wav); alignment (ceil(T / r), T_enc); stopped (False when the max-length guard ended
+    it)."""
 
     wav: Tensor
     mel: Tensor
@@ -317,6 +318,11 @@ def checkpoint_class(path: str | Path) -> str | None:
     return load_weights_only(path).get("hyper_parameters", {}).get("_class_path")
 
 
+_WORLD_ONLY = ("{name} predicts WORLD parameters, not mels: it is synthesised by WORLD directly, and a post-net or "
+               "vocoder cannot follow it (drop --postnet/--vocoder, or use a converter trained with target_features: "
+               "mel)")
+
+
 class VoiceConverter:
     """A trained ``VoiceConversion`` (teacher or student), an optional post-net and a vocoder (Griffin-Lim by
     default), over waveforms or files."""
@@ -327,7 +333,13 @@ class VoiceConverter:
         self.audio: AudioConfig = model.audio
         self.front = AudioFrontEnd(self.audio)
         self.max_frames = max_frames
+        # a converter of WORLD parameters is heard through WORLD synthesis: no mel post-net or vocoder fits after it
+        self.world_output = getattr(model, "target_features", "mel") == "world"
+        if self.world_output and (postnet is not None or not (vocoder is None or isinstance(vocoder, GriffinLim))):
+            raise StageMismatchError(_WORLD_ONLY.format(name="the voice-conversion model"))
         self.postnet, self.vocoder = _attach_stages("the voice-conversion model", self.audio, postnet, vocoder)
+        if self.world_output:
+            self.vocoder = None  # type: ignore[assignment]
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
@@ -343,6 +355,8 @@ class VoiceConverter:
                                   "checkpoint (configs/vc_teacher.yaml or configs/vc_distill.yaml)")
         model = load_model(path)
         name = f"the voice-conversion model {path}"
+        if model.target_features == "world" and (postnet is not None or str(vocoder) not in ("None", "griffin-lim")):
+            raise StageMismatchError(_WORLD_ONLY.format(name=name))
         return cls(model, device, max_frames, load_postnet(postnet, name, model.audio, device),
                    load_vocoder(vocoder, name, model.audio, device))
 
@@ -357,8 +371,10 @@ class VoiceConverter:
 
     @torch.no_grad()
     def convert_mels(self, mels: Sequence[Tensor], batch_size: int = 8) -> list[tuple[Tensor, Tensor, bool]]:
-        """(T_i, n_mels) source mels -> [(converted mel (T'_i, n_mels), alignment, stopped)], in input order; batches
-        of similar lengths, the max-length guard at twice the longest source of a batch (or ``max_frames``)."""
+        """(T_i, n_mels) source mels -> [(converted frames, alignment, stopped)], in input order: the converted mel
+        (T'_i, n_mels), or a WORLD-parameter converter's (T'_i, world_dim) parameters on their own scale
+        (``zoo.world``); batches of similar lengths, the max-length guard at twice the longest source of a batch (or
+        ``max_frames``)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
         for i, m in enumerate(mels):
@@ -379,7 +395,7 @@ class VoiceConverter:
             for row, i in enumerate(idx):
                 n = int(out.lengths[row])
                 steps = math.ceil(n / r)
-                results[i] = (out.mel_postnet[row, :n].float().cpu(),
+                results[i] = (self.model.net.destandardise(out.mel_postnet[row, :n]).float().cpu(),
                               out.alignments[row, :steps, : int(out.memory_lengths[row])].float().cpu(),
                               bool(out.stopped[row]))
         return results
@@ -387,6 +403,15 @@ class VoiceConverter:
     def convert(self, wavs: Sequence[Tensor], batch_size: int = 8, progress: bool = False) -> list[Conversion]:
         """(S_i,) source waveforms at the model's sample rate -> converted utterances, in input order."""
         converted = self.convert_mels([self.mel(w) for w in wavs], batch_size)
+        if self.world_output:  # WORLD synthesis of the converted parameters; the mel is that wav's, for figures
+            from zoo.world import world_synthesize
+
+            wavs_out = [torch.from_numpy(world_synthesize(p.double().numpy(), self.audio.sample_rate,
+                                                          self.audio.hop_length)).float() for p, _, _ in converted]
+            from zoo.models.vc import mel_of_wav
+
+            return [Conversion(w, mel_of_wav(self.front, w), align, stopped)
+                    for w, (_, align, stopped) in zip(wavs_out, converted)]
         mels = [mel for mel, _, _ in converted]
         if self.postnet is not None:
             mels = self.postnet.polish(mels, batch_size)

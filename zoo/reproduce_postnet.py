@@ -183,6 +183,12 @@ def dump_upstream(upstream: Path, arctic_root: str, data_root: str, folder: Path
     from zoo.models.vc import load_model
 
     model = load_model(upstream)
+    if model.target_features != "mel":
+        from zoo.errors import StageMismatchError
+
+        raise StageMismatchError(f"the voice-conversion model {upstream} predicts {model.target_features} features, "
+                                 "not mels: its outputs cannot train a mel post-net or a mel vocoder (it is heard "
+                                 "through WORLD synthesis directly; retrain it with --data.target_features mel)")
     dm = datamodules.CMUArcticDataModule(source="real", root=arctic_root, download=False, audio=model.audio,
                                          mode="parallel", split=split, cache_dir=str(Path(data_root) / "feature_cache"),
                                          progress=False)

@@ -6,10 +6,15 @@
 2. teacher fine-tuning (``configs/vc_teacher.yaml``) on CMU ARCTIC pairs bdl -> slt, initialised from 1;
 3. the small student with attention distillation from 2 (``configs/vc_distill.yaml``);
 4. the same student without it (``distill_weight 0``): same seed, data, sizes and steps;
-5. (``real``, ``paper``) the WORLD vocoder the conversions are measured through (``configs/world_vocoder.yaml``): slt's
-   training mels and the ground-truth-aligned predictions of them by each of the three converters
-   (``OUT/gta_predictions/<converter>``, as Tacotron 2 fine-tunes its WaveNet on its own predictions) -> WORLD
-   parameters; the embedded presets vocode with Griffin-Lim.
+5. (a preset with a ``world_vocoder`` stage whose converters predict mels) the WORLD vocoder the conversions are
+   measured through (``configs/world_vocoder.yaml``): slt's training mels and the ground-truth-aligned predictions of
+   them by each of the three converters (``OUT/gta_predictions/<converter>``, as Tacotron 2 fine-tunes its WaveNet on
+   its own predictions) -> WORLD parameters.
+
+How the conversions are heard: the ``real`` and ``paper`` presets' converters predict slt's WORLD parameters
+(``data.target_features: world``; the autoencoder stage still reconstructs mels and the fine-tuning starts from it
+where shapes agree), which WORLD synthesises directly, so they need no vocoder stage; the embedded presets' converters
+predict mels, heard through Griffin-Lim.
 
 Every stage runs through the zoo CLI from its config plus an override file written beside its results
 (``OUT/<stage>/overrides.yaml``, the exact settings). Then every row of the report is converted on the validation
@@ -147,9 +152,16 @@ def dump_converters(checkpoints: dict[str, Path], arctic_root: str, data_root: s
 
 def stages(presets: dict[str, dict], data_root: str) -> tuple[str, ...]:
     """The stages a preset runs: an LJSpeech autoencoder stage first when the preset has one (the teacher then
-    pretrains on ARCTIC) and LJSpeech is present under the data root; the WORLD vocoder when the preset has one."""
+    pretrains on ARCTIC) and LJSpeech is present under the data root; the WORLD vocoder when the preset has one and
+    its converters predict mels (WORLD-parameter converters are synthesised by WORLD directly)."""
     lj = "teacher_pretrain_lj" in presets and (Path(data_root) / "LJSpeech-1.1" / "metadata.csv").is_file()
-    return (("teacher_pretrain_lj",) if lj else ()) + tuple(s for s in STAGES if s != "vocoder" or s in presets)
+    vocoder = "vocoder" in presets and predicts(presets["distilled"]) == "mel"
+    return (("teacher_pretrain_lj",) if lj else ()) + tuple(s for s in STAGES if s != "vocoder" or vocoder)
+
+
+def predicts(preset: dict) -> str:
+    """What a converter stage's preset predicts: its data's ``target_features`` (mel unless set)."""
+    return preset.get("data", {}).get("init_args", {}).get("target_features", "mel")
 
 
 def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
@@ -164,17 +176,23 @@ def _student_figures(run_dir: Path) -> dict[str, Any]:
     probes = [(int(r["step"]), r["probe/diagonality"], r["probe/focus_rate"]) for r in rows if "probe/diagonality" in r]
     return {
         "diagonality_epoch0": first["val/diagonality"], "focus_rate_epoch0": first["val/focus_rate"],
-        "mel_cd_proxy_db_epoch0": first.get("val/mel_cd_proxy_db"),
+        "cd_proxy_db_epoch0": _cd_proxy(first),
         "diagonality": last["val/diagonality"], "focus_rate": last["val/focus_rate"],
-        "mel_cd_proxy_db": last.get("val/mel_cd_proxy_db"),
+        "cd_proxy_db": _cd_proxy(last),
         "duration_ratio": last.get("val/duration_ratio"), "epochs": int(last["epoch"]) + 1, "steps": int(last["step"]) + 1,
         **_frame_losses(last),
         "steps_epoch0": int(first["step"]) + 1,
         "probe_steps": [p[0] for p in probes], "probe_diagonality": [p[1] for p in probes],
         "probe_focus_rate": [p[2] for p in probes],
         "val_diagonality_by_epoch": [r["val/diagonality"] for r in val],
-        "val_mel_cd_proxy_db_by_epoch": [r.get("val/mel_cd_proxy_db") for r in val],
+        "val_cd_proxy_db_by_epoch": [_cd_proxy(r) for r in val],
     }
+
+
+def _cd_proxy(val_row: dict[str, Any]) -> Any:
+    """The training-time cepstral distance of free-running conversions: a mel converter's log-mel proxy, a WORLD
+    converter's mel-cepstral distance (``zoo.models.vc``)."""
+    return val_row.get("val/mel_cd_proxy_db", val_row.get("val/mcep_distance_db"))
 
 
 def _frame_losses(val_row: dict[str, Any]) -> dict[str, Any]:
@@ -196,13 +214,13 @@ ROW_TITLES = {
     "target_natural": "natural target speech (slt), the metrics' own floor",
     "source_unconverted": "natural source speech (bdl), no conversion",
     "target_world_resynthesis": "natural target -> WORLD analysis-synthesis with its own F0 (a harmonic vocoder's share)",
-    "target_copy_synthesis": "target mel -> {vocoder} (the vocoder's share)",
-    "mean_frame": "mean training target frame at the target's length -> {vocoder}",
+    "target_copy_synthesis": "target {frames} -> {vocoder} (the vocoder's share)",
+    "mean_frame": "mean training target {frame} at the target's length -> {vocoder}",
     "teacher": "teacher conversion -> {vocoder}",
     "distilled": "distilled student conversion -> {vocoder}",
     "baseline": "baseline student conversion -> {vocoder}",
 }
-VOCODER_NAMES = {"world": "WORLD vocoder", "griffin-lim": "Griffin-Lim"}
+VOCODER_NAMES = {"world": "WORLD vocoder", "griffin-lim": "Griffin-Lim", "world-synthesis": "WORLD synthesis"}
 
 
 @torch.no_grad()
@@ -210,34 +228,49 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
                  workers: int | None, batch_size: int = 8) -> dict[str, dict]:
     """Every row of ``ROWS`` on the validation (dev) pairs: the synthesised rows written to ``OUT/wavs/<row>/<id>.wav``
     and every row scored against the natural target with ``zoo.evaluation.Scorer`` (MCD, F0, DDUR, DNSMOS,
-    WER/CER). The synthesised rows go through the ``vocoder`` checkpoint (a WORLD vocoder) when there is one, else
-    through Griffin-Lim. Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
+    WER/CER). Converters of WORLD parameters (the DataModule's ``target_features: world``) are heard through WORLD
+    synthesis, and so are the target's own WORLD parameters (copy-synthesis) and their training mean (mean frame);
+    mel converters' rows go through the ``vocoder`` checkpoint (a WORLD vocoder) when there is one, else through
+    Griffin-Lim. Returns ``{row: figures}``, each with the checkpoint it scored (None for the reference rows)."""
+    import numpy as np
+
     from zoo.audio import griffin_lim_wav, save_wav
     from zoo.evaluation import SAMPLE_RATE, Scorer
     from zoo.metrics.mcd import F0_RANGES, world_resynthesis
     from zoo.pipeline import VoiceConverter, load_vocoder
+    from zoo.world import world_synthesize
 
     dm = _parallel_datamodule(overrides, prepare=True)
     audio = dm.audio
+    world = dm.target_features == "world"
     val = dm.datasets["val"]
     pairs = val.pairs[:n_utterances] if n_utterances else val.pairs
     ids = [t.id for _, t in pairs]
     src_mels = [val.src_store.get(s.id, "mel") for s, _ in pairs]  # (T, n_mels) each, as the models saw them
-    tgt_mels = [val.tgt_store.get(t.id, "mel") for _, t in pairs]
-    total, frames = torch.zeros(audio.n_mels, dtype=torch.float64), 0
+    # the target's own frames (mels, or WORLD parameters at the mel hop) and their mean over the training frames
+    tgt_frames = ([torch.from_numpy(np.load(dm.world_dir() / f"{t.id}.npy")) for _, t in pairs] if world
+                  else [val.tgt_store.get(t.id, "mel") for _, t in pairs])
+    total, count = torch.zeros(tgt_frames[0].shape[1], dtype=torch.float64), 0
     for batch in dm.train_dataloader():
-        mask = torch.arange(batch.tgt_mel.shape[1]).unsqueeze(0) < batch.tgt_lengths.unsqueeze(1)  # (B, T)
-        total += (batch.tgt_mel * mask.unsqueeze(-1)).sum((0, 1)).double()
-        frames += int(batch.tgt_lengths.sum())
-    mean_frame = (total / frames).float()  # (n_mels,)
-    mels: dict[str, list[Tensor]] = {
-        "target_copy_synthesis": tgt_mels,
-        "mean_frame": [mean_frame.expand(m.shape[0], -1) for m in tgt_mels],
+        target = batch.tgt_world if world else batch.tgt_mel
+        mask = torch.arange(target.shape[1]).unsqueeze(0) < batch.tgt_lengths.unsqueeze(1)  # (B, T)
+        total += (target * mask.unsqueeze(-1)).sum((0, 1)).double()
+        count += int(batch.tgt_lengths.sum())
+    mean_frame = (total / count).float()
+    frames: dict[str, list[Tensor]] = {
+        "target_copy_synthesis": tgt_frames,
+        "mean_frame": [mean_frame.expand(m.shape[0], -1) for m in tgt_frames],
     }
     for row in ("teacher", "distilled", "baseline"):
         converter = VoiceConverter.from_checkpoint(checkpoints[row], device="cpu")
+        if converter.world_output != world:
+            from zoo.errors import StageMismatchError
+
+            raise StageMismatchError(f"{row} checkpoint {checkpoints[row]} predicts "
+                                     f"{'WORLD parameters' if converter.world_output else 'mels'}, the data "
+                                     f"{dm.target_features} features: every converter of a report predicts the same")
         torch.manual_seed(0)  # the decoder's pre-net keeps dropout on at inference (Tacotron 2): a fixed draw
-        mels[row] = [mel for mel, _, _ in converter.convert_mels(src_mels, batch_size)]
+        frames[row] = [f for f, _, _ in converter.convert_mels(src_mels, batch_size)]
     # natural speech at the models' sample rate, so a model below 16 kHz is not scored on the band it never had
     sources: dict[str, dict[str, Any]] = {
         "target_natural": {t.id: natural_16k(t.wav_path, audio.sample_rate) for _, t in pairs},
@@ -251,24 +284,28 @@ def evaluate_dev(out: Path, overrides: dict, checkpoints: dict[str, Path], n_utt
     for utt_id, wav in sources["target_natural"].items():
         save_wav(folder / f"{utt_id}.wav", world_resynthesis(wav, SAMPLE_RATE, f0_range), SAMPLE_RATE)
         sources["target_world_resynthesis"][utt_id] = folder / f"{utt_id}.wav"
-    # the chain's WORLD vocoder, checked against the converters' front end; Griffin-Lim without one
-    vocoder = load_vocoder(checkpoints["vocoder"], "the converters", audio, "cpu") if "vocoder" in checkpoints else None
-    for row, row_mels in mels.items():
+    # mel rows: the chain's WORLD vocoder, checked against the converters' front end; Griffin-Lim without one
+    vocoder = (load_vocoder(checkpoints["vocoder"], "the converters", audio, "cpu")
+               if "vocoder" in checkpoints and not world else None)
+    for row, row_frames in frames.items():
         folder = out / "wavs" / row
         folder.mkdir(parents=True, exist_ok=True)
         sources[row] = {}
-        for utt_id, mel in zip(ids, row_mels):
+        for utt_id, f in zip(ids, row_frames):
             path = folder / f"{utt_id}.wav"
-            wav = vocoder.vocode([mel])[0] if vocoder is not None else griffin_lim_wav(mel, audio)
+            if world:
+                wav = torch.from_numpy(world_synthesize(f.double().numpy(), audio.sample_rate, audio.hop_length))
+            else:
+                wav = vocoder.vocode([f])[0] if vocoder is not None else griffin_lim_wav(f, audio)
             save_wav(path, wav, audio.sample_rate)
             sources[row][utt_id] = path
+    synthesis = ("world-synthesis" if world else str(checkpoints["vocoder"]) if vocoder is not None
+                 else "griffin-lim")
     results: dict[str, dict] = {}
     with Scorer(sources["target_natural"], texts, f0_range, workers) as scorer:
         for row in ROWS:
-            synthesised = row in mels
             results[row] = {"checkpoint": str(checkpoints[row]) if row in checkpoints else None,
-                            "vocoder": (str(checkpoints["vocoder"]) if vocoder is not None else "griffin-lim")
-                            if synthesised else None,
+                            "vocoder": synthesis if row in frames else None,
                             "wavs": "natural recordings" if row in ("target_natural", "source_unconverted") else str(out / "wavs" / row),
                             **scorer.score(sources[row])}
     return results
@@ -393,9 +430,11 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
                  "split": pairs_data.get("split", "seeded"), "scored_utterances": rows["distilled"]["n"]},
         "students": students,
         "teacher": {"diagonality": teacher_val["val/diagonality"], "focus_rate": teacher_val["val/focus_rate"],
-                    "mel_cd_proxy_db": teacher_val.get("val/mel_cd_proxy_db"),
+                    "cd_proxy_db": _cd_proxy(teacher_val),
                     "duration_ratio": teacher_val.get("val/duration_ratio"), **_frame_losses(teacher_val)},
-        "vocoder": "world" if "vocoder" in ckpts else "griffin-lim",
+        "vocoder": ("world-synthesis" if predicts(presets["distilled"]) == "world" else
+                    "world" if "vocoder" in ckpts else "griffin-lim"),
+        "targets": predicts(presets["distilled"]),
         "rows": {k: {kk: vv for kk, vv in v.items() if kk != "utterances"} for k, v in rows.items()},
         "effect": {
             "diagonality_epoch0_gap": d["diagonality_epoch0"] - b["diagonality_epoch0"],
@@ -434,10 +473,17 @@ def _fmt(value: Any, digits: int = 3) -> str:  # the attention tables' three dec
 
 
 def _vocoder_text(report: dict) -> str:
-    if report.get("vocoder", "griffin-lim") == "griffin-lim":
+    vocoder = report.get("vocoder", "griffin-lim")
+    if vocoder == "griffin-lim":
         return ("Synthesised rows go through Griffin-Lim at the preset's AudioConfig, so the copy-synthesis row is the "
                 "vocoder's share of every converted row's figures; the WORLD analysis-synthesis row is what a vocoder "
                 "that keeps the recording's own F0 and envelope scores under these metrics.")
+    if vocoder == "world-synthesis":
+        return ("The converters predict slt's WORLD parameters (`zoo.world`: mel-cepstrum of order 39, interpolated "
+                "log F0, band aperiodicity, voicing, at the mel hop), which WORLD synthesises directly (no vocoder "
+                "network); the copy-synthesis row is slt's own parameters at that hop through the same synthesis (the "
+                "synthesis's share of every converted row's figures), and the WORLD analysis-synthesis row the same "
+                "at WORLD's own 5 ms frames.")
     return ("Synthesised rows go through the chain's WORLD vocoder (`zoo.models.world_vocoder`, stage `vocoder`: "
             "slt's training mels and each converter's ground-truth-aligned predictions of them -> WORLD parameters -> "
             "WORLD synthesis), so the copy-synthesis row is the vocoder's share of every converted row's figures; the "
@@ -446,7 +492,7 @@ def _vocoder_text(report: dict) -> str:
 
 def _markdown(report: dict, presets: dict[str, dict]) -> str:
     s, e, rows = report["students"], report["effect"], report["rows"]
-    cols = ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "mel_cd_proxy_db",
+    cols = ("diagonality_epoch0", "focus_rate_epoch0", "diagonality", "focus_rate", "cd_proxy_db",
             "duration_ratio", "val_mel_loss", "val_mel_loss_previous_step_copy", "epochs", "steps_epoch0")
     lines = [
         f"# Attention distillation for seq2seq voice conversion ({report['preset']} preset)", "",
@@ -467,11 +513,14 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     vocoder = VOCODER_NAMES[report.get("vocoder", "griffin-lim")]
+    world = report.get("targets", "mel") == "world"
+    titles = {"vocoder": vocoder, "frames": "WORLD parameters" if world else "mel",
+              "frame": "WORLD-parameter frame" if world else "mel frame"}
     for name in rows:
         r = rows[name]
         undefined = {k: r[f"{k}_undefined"] for k in ("mcd_db", "f0_rmse_hz") if r.get(f"{k}_undefined")}
         note = f" ({', '.join(f'{k} undefined for {v}' for k, v in undefined.items())})" if undefined else ""
-        lines.append(f"| {name}: {ROW_TITLES[name].format(vocoder=vocoder)}{note} | {_fmt(r['mcd_db'], 2)} | {_fmt(r['f0_rmse_hz'], 1)} | "
+        lines.append(f"| {name}: {ROW_TITLES[name].format(**titles)}{note} | {_fmt(r['mcd_db'], 2)} | {_fmt(r['f0_rmse_hz'], 1)} | "
                      f"{_fmt(r['f0_corr'])} | {_fmt(r['ddur_s'])} | {_fmt(r['dnsmos_ovrl'], 2)} | "
                      f"{_fmt(r['dnsmos_sig'], 2)} | {_fmt(r['dnsmos_bak'], 2)} | {_fmt(r['wer'], 1)} | "
                      f"{_fmt(r['cer'], 1)} |")
@@ -482,9 +531,11 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "## Attention", "",
         f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(presets['distilled'])} x CE(teacher "
         "attention, student attention) to its loss (no guided attention for either; the teacher had it). Focus rate "
-        "and diagonality teacher-forced on the validation split; mel_cd_proxy_db is the training-time log-mel "
-        "cepstral distance (`zoo.metrics.mel_distance`, not the MCD above) and duration_ratio predicted / target "
-        "frames, both of free-running conversions.", "",
+        "and diagonality teacher-forced on the validation split; cd_proxy_db is the training-time cepstral distance ("
+        + ("the fastdtw-aligned distance of the predicted and target mel-cepstra at the WORLD features' alpha, c0 "
+           "left out" if world else "the log-mel cepstral distance, `zoo.metrics.mel_distance`")
+        + "; not the MCD above) and duration_ratio predicted / target frames, both of free-running conversions."
+        + (" The frame losses are on the standardised WORLD parameters." if world else ""), "",
         "| student | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|",
     ]
     for name in ("distilled", "baseline"):
@@ -492,7 +543,7 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
                      + " |")
     t = report["teacher"]
     lines += [
-        f"| (teacher) | | | {_fmt(t['diagonality'])} | {_fmt(t['focus_rate'])} | {_fmt(t['mel_cd_proxy_db'])} | "
+        f"| (teacher) | | | {_fmt(t['diagonality'])} | {_fmt(t['focus_rate'])} | {_fmt(t['cd_proxy_db'])} | "
         f"{_fmt(t['duration_ratio'])} | {_fmt(t['val_mel_loss'], 4)} | {_fmt(t['val_mel_loss_previous_step_copy'], 4)} "
         "| | |", "",
         "val_mel_loss is the teacher-forced validation frame loss at the end of training (after the post-net); "

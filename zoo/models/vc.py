@@ -6,21 +6,32 @@ teacher runs teacher-forced on the same batch. The teacher is not a submodule: i
 the optimiser, DDP wrapping, ``train()``/``eval()`` switching and the checkpoint, and only follows the device.
 
 Batches: ``ParallelBatch`` (source mel -> target mel) or ``SpeechBatch`` (autoencoder: the mel is both).
+
+Targets (``target_features``, linked from the DataModule's): the target's mel frames, heard through Griffin-Lim or a
+vocoder stage; or its WORLD parameters (``ParallelBatch.tgt_world``: ``zoo.world``'s mel-cepstrum, interpolated log
+F0, band aperiodicity and voicing, standardised by the net's output buffers, set from the training data), heard
+through WORLD synthesis directly, with no vocoder to train (``docs/results/attention-distillation/cpu-budget.md``:
+on real CMU ARCTIC the same teacher converts ~0.6 dB of MCD better this way than through a WORLD vocoder from
+mels). A WORLD-target model starts from a mel autoencoder's weights where their shapes agree (``init_from``).
 Validation logs teacher-forced ``focus_rate``/``diagonality``, the frame loss of copying each step's fed-back frame
 (``mel_previous_step_copy``: the floor ``mel`` must beat for the decoder to be using its attention context) and, from free-running conversions, ``mel_cd_proxy_db``
-(a fast log-mel cepstral distance, ``zoo.metrics.mel_distance``; not the published MCD, which needs waveforms:
-``zoo.metrics.mcd``, reported by ``python -m zoo reproduce attention-distillation``) and ``duration_ratio``; inside
+(a fast log-mel cepstral distance, ``zoo.metrics.mel_distance``; WORLD targets log ``mcep_distance_db`` instead,
+the fastdtw-aligned distance of the predicted and target mel-cepstra at their own alpha, c0 left out; neither is the
+published MCD, which needs waveforms: ``zoo.metrics.mcd``, reported by ``python -m zoo reproduce
+attention-distillation``) and ``duration_ratio``; inside
 epoch 0 the alignment figures are also logged every ``probe_every_n_steps`` optimiser steps on a fixed validation batch (``probe/*``), so "diagonal by the end of the first epoch" can be watched happening.
 
-Prediction returns a ``zoo.media.Prediction`` (Griffin-Lim wav, mel, alignment) per source utterance of the predict
+Prediction returns a ``zoo.media.Prediction`` (Griffin-Lim or WORLD wav, mel, alignment) per source utterance of the predict
 loader (the test split); ``callbacks.prediction.PredictionWriter`` writes them (``python -m zoo predict`` adds it).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any, Literal
+
 
 import lightning as L
 import torch
@@ -28,7 +39,7 @@ from lightning.fabric.utilities.apply_func import move_data_to_device
 from torch import Tensor
 
 from datamodules.batches import ParallelBatch, SpeechBatch
-from zoo.audio import AudioConfig, griffin_lim_wav
+from zoo.audio import AudioConfig, AudioFrontEnd, griffin_lim_wav
 from zoo.config import block_config, check_non_negative, config_from_value
 from zoo.checkpoints import checkpoint_arguments, load_frozen_net, load_net_weights
 from zoo.errors import CheckpointError
@@ -42,7 +53,21 @@ from zoo.models.tacotron import Seq2SeqTrainingConfig, seq2seq_optimizer
 from zoo.nn.vc import Seq2SeqVC, Seq2SeqVCConfig, VCOutput
 from zoo.sequence import decoder_steps
 
+log = logging.getLogger(__name__)
+
 DistillSchedule = Literal["constant", "step", "linear"]
+TargetFeatures = Literal["mel", "world"]
+
+
+def build_net(audio: AudioConfig, net: Seq2SeqVCConfig, target_features: TargetFeatures = "mel") -> Seq2SeqVC:
+    """The converter network for these targets: mel frames, or standardised WORLD parameters (``zoo.world``)."""
+    if target_features not in ("mel", "world"):
+        raise ValueError(f"target_features must be 'mel' or 'world', but got {target_features!r}")
+    if target_features == "mel":
+        return Seq2SeqVC(audio.n_mels, net)
+    from zoo.world import world_dim
+
+    return Seq2SeqVC(audio.n_mels, net, out_dim=world_dim(audio.sample_rate))
 
 def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | None, epoch: float) -> float:
     """lambda at a (fractional) epoch: ``constant``; ``step`` (lambda until ``epochs``, then 0); ``linear`` (from lambda
@@ -54,10 +79,24 @@ def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | No
     return weight * max(0.0, 1.0 - epoch / epochs)
 
 
+def mel_of_wav(front: AudioFrontEnd, wav: Tensor) -> Tensor:
+    """(S,) waveform -> its (1 + S // hop, n_mels) normalised mel in [0, 1], however short the waveform (a conversion
+    that stopped after a frame or two is zero-padded to one FFT window first)."""
+    n_fft, hop = front.config.n_fft, front.config.hop_length
+    padded = torch.nn.functional.pad(wav.float().cpu(), (0, max(0, n_fft - wav.shape[0])))
+    return front.mel(padded).T.clamp(0.0, 1.0)[: 1 + wav.shape[0] // hop]
+
+
 def load_teacher(path: str | Path) -> Seq2SeqVC:
     """The frozen teacher of a VoiceConversion checkpoint: its net rebuilt from the checkpoint's hyper-parameters,
     in eval mode, without gradients."""
-    return load_frozen_net(VoiceConversion, path, "teacher", lambda kw: Seq2SeqVC(kw["audio"].n_mels, kw["net"]))
+    return load_frozen_net(VoiceConversion, path, "teacher",
+                           lambda kw: build_net(kw["audio"], kw["net"], kw.get("target_features", "mel")))
+
+
+def checkpoint_target_features(path: str | Path, what: str) -> str:
+    """The targets a VoiceConversion checkpoint predicts ("mel" for checkpoints from before the choice existed)."""
+    return checkpoint_arguments(VoiceConversion, path, what).get("target_features", "mel")
 
 
 def load_model(path: str | Path) -> VoiceConversion:
@@ -67,8 +106,15 @@ def load_model(path: str | Path) -> VoiceConversion:
     return model.eval()
 
 
-def _pair(batch: ParallelBatch | SpeechBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(source, source lengths, target, target lengths); a SpeechBatch is its own target (autoencoder)."""
+def _pair(batch: ParallelBatch | SpeechBatch, target_features: str = "mel") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(source, source lengths, target, target lengths), the target the mel or (``world``) the WORLD parameters on
+    their own scale; a SpeechBatch is its own target (autoencoder)."""
+    if target_features == "world":
+        if not isinstance(batch, ParallelBatch) or batch.tgt_world is None:
+            raise ValueError("a WORLD-target converter needs parallel batches with the target's WORLD parameters "
+                             "(CMUArcticDataModule with mode: parallel and target_features: world); an autoencoder "
+                             "stage predicts mels (target_features: mel)")
+        return batch.src_mel, batch.src_lengths, batch.tgt_world, batch.tgt_lengths
     if isinstance(batch, ParallelBatch):
         return batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths
     if batch.mel is None:
@@ -113,8 +159,8 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
 
 class VoiceConversion(L.LightningModule):
     """Seq2seq VC (pyramidal BiLSTM encoder, Tacotron 2 decoder) with optional attention distillation. ``audio`` comes
-    from the data (linked by the CLI); the network is ``net`` (``--model.net.decoder.attention_dim 64``), the rest
-    ``training``."""
+    from the data (linked by the CLI), and so is ``target_features`` (what the converter predicts: module
+    docstring); the network is ``net`` (``--model.net.decoder.attention_dim 64``), the rest ``training``."""
 
     def __init__(
         self,
@@ -122,6 +168,7 @@ class VoiceConversion(L.LightningModule):
         audio: AudioConfig = AudioConfig(),
         net: Seq2SeqVCConfig = Seq2SeqVCConfig(),
         training: VCTrainingConfig = VCTrainingConfig(),
+        target_features: TargetFeatures = "mel",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # the CLI records its parsed config here instead: never read configs back from it
@@ -131,7 +178,8 @@ class VoiceConversion(L.LightningModule):
         self.net_config = net
         self.training_config = config_from_value(VCTrainingConfig, training, "training")
         self.reduction_factor = net.decoder.reduction_factor
-        self.net = Seq2SeqVC(self.audio.n_mels, net)
+        self.target_features = target_features
+        self.net = build_net(self.audio, net, target_features)
         self._teacher: Seq2SeqVC | None = None  # set in setup("fit"); a plain attribute, see the module docstring
         self._probe_batch: Any = None
         self._initialised = False
@@ -153,9 +201,25 @@ class VoiceConversion(L.LightningModule):
         if stage != "fit" or self._initialised:
             return
         hp = self.training_config
+        if self.net.standardised and not bool(self.net.scale_set):
+            datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+            if getattr(datamodule, "target_features", "mel") != self.target_features:
+                raise ValueError(f"this converter predicts {self.target_features} features, but the DataModule "
+                                 "yields no such targets: set --data.target_features (the CLI links it to the model)")
+            self.net.set_output_scale(*datamodule.world_stats())
         if hp.init_from is not None:
-            load_net_weights(self.net, hp.init_from)
+            init_targets = checkpoint_target_features(hp.init_from, "init_from")
+            fresh = load_net_weights(self.net, hp.init_from, partial=init_targets != self.target_features)
+            fresh = [k for k in fresh if k not in ("out_mean", "out_std", "scale_set")]  # set from the data above
+            if fresh:
+                log.info("init_from %s (%s targets) -> %s targets: %d tensors start fresh: %s", hp.init_from,
+                         init_targets, self.target_features, len(fresh), ", ".join(fresh))
         if hp.distill_weight > 0:
+            teacher_targets = checkpoint_target_features(hp.teacher_checkpoint, "teacher")
+            if teacher_targets != self.target_features:
+                raise CheckpointError(f"teacher checkpoint {hp.teacher_checkpoint} predicts {teacher_targets} "
+                                      f"features, this student {self.target_features}: the teacher runs teacher-forced "
+                                      "on the student's targets, so both must predict the same features")
             teacher = load_teacher(hp.teacher_checkpoint)
             if teacher.reduction_factor != self.reduction_factor or (
                 teacher.encoder.downsampling != self.net.encoder.downsampling
@@ -177,6 +241,11 @@ class VoiceConversion(L.LightningModule):
         with torch.no_grad():
             return teacher(src, src_lengths, tgt, tgt_lengths).alignments  # (B, N, T_enc)
 
+    def _batch(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(source, source lengths, target on the network's scale, target lengths) of a batch."""
+        src, src_lengths, tgt, tgt_lengths = _pair(batch, self.target_features)
+        return src, src_lengths, self.net.standardise(tgt), tgt_lengths
+
     def distill_weight(self) -> float:
         hp = self.training_config
         batches = self.trainer.num_training_batches if self._trainer is not None else float("inf")
@@ -186,7 +255,7 @@ class VoiceConversion(L.LightningModule):
     # --- losses and steps ----------------------------------------------------------------------------------------
     def _losses(self, out: VCOutput, batch: Any, stage: str) -> dict[str, Tensor]:
         hp = self.training_config
-        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        src, src_lengths, tgt, tgt_lengths = self._batch(batch)
         losses = {"mel": masked_spectrogram_loss(out.mel, tgt, tgt_lengths, hp.mel_loss)}
         if self.net.postnet is not None:
             losses["mel_postnet"] = masked_spectrogram_loss(out.mel_postnet, tgt, tgt_lengths, hp.mel_loss)
@@ -213,7 +282,7 @@ class VoiceConversion(L.LightningModule):
                 "diagonality": diagonality(out.alignments, dec_steps, out.memory_lengths)}
 
     def _common_step(self, batch: Any, stage: str) -> Tensor:
-        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        src, src_lengths, tgt, tgt_lengths = self._batch(batch)
         out = self.net(src, src_lengths, tgt, tgt_lengths)
         losses = self._losses(out, batch, stage)
         logs = {f"{stage}/{k}": v for k, v in losses.items()}
@@ -242,29 +311,50 @@ class VoiceConversion(L.LightningModule):
         """Proxy cepstral distance and duration ratio of free-running conversions of the first ``mcd_max_utterances``
         of the loader."""
         budget = self.training_config.mcd_max_utterances
-        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        src, src_lengths, tgt, tgt_lengths = self._batch(batch)
         start = batch_idx * src.shape[0]  # the loaders are in order and all but the last batch are full
         n = min(src.shape[0], budget - start)
         if n <= 0:
             return
-        mcd, ratio = self.conversion_figures(src[:n], src_lengths[:n], tgt[:n], tgt_lengths[:n])
-        self.log_dict({f"{stage}/mel_cd_proxy_db": mcd, f"{stage}/duration_ratio": ratio}, on_epoch=True, sync_dist=True,
+        distance, ratio = self.conversion_figures(src[:n], src_lengths[:n], tgt[:n], tgt_lengths[:n])
+        name = "mcep_distance_db" if self.net.standardised else "mel_cd_proxy_db"
+        self.log_dict({f"{stage}/{name}": distance, f"{stage}/duration_ratio": ratio}, on_epoch=True, sync_dist=True,
                       batch_size=n)
 
     @torch.no_grad()
     def conversion_figures(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean proxy cepstral distance (dB) and predicted/target duration of free-running conversions; the max-length guard is twice
-        the longest target (a conversion that never stops scores a duration ratio near 2)."""
+        """Mean cepstral distance (dB; module docstring) and predicted/target duration of free-running conversions of
+        targets ``tgt`` on the network's scale; the max-length guard is twice the longest target (a conversion that
+        never stops scores a duration ratio near 2)."""
         max_frames = min(self.training_config.max_decoder_frames, 2 * int(tgt_lengths.max()))
         out = self.net.infer(src, src_lengths, max_frames, self.training_config.stop_threshold)
-        mcds, ratios = [], []
+        distances, ratios = [], []
         for i in range(src.shape[0]):
             n, m = int(out.lengths[i]), int(tgt_lengths[i])
-            pred = normalized_mel_to_log_amplitude(out.mel_postnet[i, :n], self.audio)
-            ref = normalized_mel_to_log_amplitude(tgt[i, :m], self.audio)
-            mcds.append(mel_cepstral_distance_proxy(pred, ref))
+            if self.net.standardised:
+                distances.append(self._mcep_distance(out.mel_postnet[i, :n], tgt[i, :m]))
+            else:
+                pred = normalized_mel_to_log_amplitude(out.mel_postnet[i, :n], self.audio)
+                ref = normalized_mel_to_log_amplitude(tgt[i, :m], self.audio)
+                distances.append(mel_cepstral_distance_proxy(pred, ref))
             ratios.append(n / m)
-        return torch.tensor(sum(mcds) / len(mcds)), torch.tensor(sum(ratios) / len(ratios))
+        return torch.tensor(sum(distances) / len(distances)), torch.tensor(sum(ratios) / len(ratios))
+
+    def _mcep_distance(self, pred: Tensor, target: Tensor) -> float:
+        """fastdtw-aligned distance (dB) of two utterances' mel-cepstra, c0 left out, from standardised WORLD frames."""
+        from zoo.metrics.mcd import mcd_from_mcep
+        from zoo.world import world_layout
+
+        mcep = world_layout(self.audio.sample_rate)["mcep"]
+        a, b = (self.net.destandardise(x)[:, mcep][:, 1:].double().cpu().numpy() for x in (pred, target))
+        return mcd_from_mcep(a, b)
+
+    def world_wav(self, frames: Tensor) -> Tensor:
+        """(T, world_dim) frames on the network's scale -> (T * hop,) waveform by WORLD synthesis."""
+        from zoo.world import world_synthesize
+
+        params = self.net.destandardise(frames.float()).double().cpu().numpy()
+        return torch.from_numpy(world_synthesize(params, self.audio.sample_rate, self.audio.hop_length)).float()
 
     # --- alignment probes inside epoch 0 -------------------------------------------------------------------------
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -282,7 +372,7 @@ class VoiceConversion(L.LightningModule):
         if self._probe_batch is None:
             self._probe_batch = self.trainer.datamodule.media_batch(64, "val")
         batch = move_data_to_device(self._probe_batch, self.device)
-        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        src, src_lengths, tgt, tgt_lengths = self._batch(batch)
         was_training = self.net.training
         self.net.eval()
         out = self.net(src, src_lengths, tgt, tgt_lengths)
@@ -295,29 +385,47 @@ class VoiceConversion(L.LightningModule):
     # --- media and prediction ------------------------------------------------------------------------------------
     @torch.no_grad()
     def media_sample(self, batch: Any) -> MediaSample:
-        src, src_lengths, tgt, tgt_lengths = _pair(batch)
+        """Teacher-forced predictions of a batch; a WORLD-target model's as WORLD-synthesised audio and its mel."""
+        src, src_lengths, tgt, tgt_lengths = self._batch(batch)
         out = self.net(src, src_lengths, tgt, tgt_lengths)
-        return MediaSample(
-            ids=list(batch.ids), alignments=out.alignments,
-            decoder_lengths=decoder_steps(tgt_lengths, self.reduction_factor), encoder_lengths=out.memory_lengths,
-            mel_input=src, mel_pred=out.mel_postnet.clamp(0.0, 1.0), mel_target=tgt, mel_lengths=tgt_lengths,
-            audio_config=self.audio,
-        )
+        common = dict(ids=list(batch.ids), alignments=out.alignments,
+                      decoder_lengths=decoder_steps(tgt_lengths, self.reduction_factor),
+                      encoder_lengths=out.memory_lengths, mel_input=src, mel_lengths=tgt_lengths, audio_config=self.audio)
+        if not self.net.standardised:
+            return MediaSample(**common, mel_pred=out.mel_postnet.clamp(0.0, 1.0), mel_target=tgt)
+        front = AudioFrontEnd(self.audio)
+        waves = [self.world_wav(out.mel_postnet[i, : int(n)]) for i, n in enumerate(tgt_lengths)]
+        mels = [mel_of_wav(front, w)[: int(n)] for w, n in zip(waves, tgt_lengths)]
+        audio = torch.zeros(len(waves), max(len(w) for w in waves))
+        mel_pred = torch.zeros_like(batch.tgt_mel)
+        for i, (w, m) in enumerate(zip(waves, mels)):
+            audio[i, : len(w)] = w
+            mel_pred[i, : len(m)] = m
+        return MediaSample(**common, mel_pred=mel_pred, mel_target=batch.tgt_mel, audio=audio,
+                           audio_lengths=torch.tensor([len(w) for w in waves]))
 
     def predict_step(self, batch: Any, batch_idx: int) -> list[Prediction]:
-        """Source mel -> free-running converted mel -> Griffin-Lim wav, with each utterance's alignment; written by
-        ``callbacks.prediction.PredictionWriter``."""
-        src, src_lengths, _, _ = _pair(batch)
+        """Source mel -> free-running conversion -> wav (Griffin-Lim from a converted mel; WORLD synthesis from
+        converted WORLD parameters, whose ``Prediction.mel`` is then the mel of that wav), with each utterance's
+        alignment; written by ``callbacks.prediction.PredictionWriter``."""
+        src, src_lengths, _, _ = _pair(batch)  # the source only: prediction needs no target
         out = self.net.infer(src, src_lengths, self.training_config.max_decoder_frames, self.training_config.stop_threshold)
+        front = AudioFrontEnd(self.audio) if self.net.standardised else None
         predictions = []
         for i, utt_id in enumerate(batch.ids):
             n = int(out.lengths[i])
-            mel = out.mel_postnet[i, :n].clamp(0.0, 1.0).float().cpu()
+            if front is None:
+                mel = out.mel_postnet[i, :n].clamp(0.0, 1.0).float().cpu()
+                wav = griffin_lim_wav(mel, self.audio)
+            else:
+                wav = self.world_wav(out.mel_postnet[i, :n])
+                mel = mel_of_wav(front, wav)
             predictions.append(Prediction(
-                id=utt_id, wav=griffin_lim_wav(mel, self.audio), sample_rate=self.audio.sample_rate, mel=mel,
+                id=utt_id, wav=wav, sample_rate=self.audio.sample_rate, mel=mel,
                 alignment=out.alignments[i, : math.ceil(n / self.reduction_factor), : int(out.memory_lengths[i])].float().cpu(),
                 stopped=bool(out.stopped[i])))
         return predictions
 
 
-__all__ = ["VCTrainingConfig", "VoiceConversion", "distill_weight_at", "load_model", "load_teacher"]
+__all__ = ["VCTrainingConfig", "VoiceConversion", "build_net", "checkpoint_target_features", "distill_weight_at", "load_model", "mel_of_wav",
+           "load_teacher"]

@@ -85,8 +85,8 @@ class PyramidalBLSTMEncoder(nn.Module):
 class VCOutput(NamedTuple):
     """Teacher-forced conversion.
 
-    mel: (B, T_tgt, n_mels) decoder frames; mel_postnet: (B, T_tgt, n_mels) after the post-net residual (the same
-    tensor when there is no post-net); stop_logits: (B, T_tgt); alignments: (B, ceil(T_tgt / r), T_enc);
+    mel: (B, T_tgt, out_dim) decoder frames (mels, or standardised features: ``Seq2SeqVC``); mel_postnet:
+    (B, T_tgt, out_dim) after the post-net residual (the same tensor when there is no post-net); stop_logits: (B, T_tgt); alignments: (B, ceil(T_tgt / r), T_enc);
     memory_lengths: (B,) valid encoder steps (T_enc = ceil(T_src / 2^L)).
     """
 
@@ -137,16 +137,51 @@ class Seq2SeqVCConfig:
 
 class Seq2SeqVC(nn.Module):
     """Attention seq2seq voice conversion (as in Zhang et al. 2019, "Sequence-to-sequence acoustic modeling for
-    voice conversion"): pyramidal BiLSTM encoder over source mels -> Tacotron 2 decoder -> optional post-net."""
+    voice conversion"): pyramidal BiLSTM encoder over source mels -> Tacotron 2 decoder -> optional post-net.
 
-    def __init__(self, n_mels: int, config: Seq2SeqVCConfig = Seq2SeqVCConfig()) -> None:
+    The decoder predicts (and is fed back) frames of ``out_dim`` channels: the target's mels (``out_dim`` None, the
+    default: ``n_mels``), or other acoustic features, e.g. WORLD parameters, which it predicts on a standardised
+    scale: the ``out_mean``/``out_std`` buffers (set once from the training data: ``set_output_scale``) map them
+    back (``destandardise``) and travel with the weights."""
+
+    out_mean: Tensor
+    out_std: Tensor
+    scale_set: Tensor
+
+    def __init__(self, n_mels: int, config: Seq2SeqVCConfig = Seq2SeqVCConfig(), out_dim: int | None = None) -> None:
         super().__init__()
         enc = config.encoder
         self.config = config
         self.n_mels = n_mels
+        self.out_dim = n_mels if out_dim is None else out_dim
+        _check_positive("out_dim", self.out_dim)
+        self.standardised = out_dim is not None
         self.encoder = PyramidalBLSTMEncoder(n_mels, enc.hidden, enc.pyramid_layers, enc.dropout)
-        self.decoder = TacotronDecoder(self.encoder.out_dim, n_mels, config.decoder)
-        self.postnet = Postnet(n_mels, config.postnet) if config.postnet.channels > 0 else None
+        self.decoder = TacotronDecoder(self.encoder.out_dim, self.out_dim, config.decoder)
+        self.postnet = Postnet(self.out_dim, config.postnet) if config.postnet.channels > 0 else None
+        if self.standardised:
+            self.register_buffer("out_mean", torch.zeros(self.out_dim))
+            self.register_buffer("out_std", torch.ones(self.out_dim))
+            self.register_buffer("scale_set", torch.tensor(False))
+
+    def set_output_scale(self, mean: Tensor, std: Tensor) -> None:
+        """The per-channel mean and std of the training targets (a network with ``out_dim`` only)."""
+        if not self.standardised:
+            raise ValueError("a mel-output converter has no output scale (its mels are already in [0, 1])")
+        if mean.shape != (self.out_dim,) or std.shape != (self.out_dim,) or bool((std <= 0).any()):
+            raise ValueError(f"expected ({self.out_dim},) mean and positive std, but got {tuple(mean.shape)} and "
+                             f"{tuple(std.shape)}")
+        self.out_mean.copy_(mean)
+        self.out_std.copy_(std)
+        self.scale_set.fill_(True)
+
+    def standardise(self, features: Tensor) -> Tensor:
+        """(..., out_dim) features on their own scale -> the network's output scale (identity for mels)."""
+        return (features - self.out_mean) / self.out_std if self.standardised else features
+
+    def destandardise(self, frames: Tensor) -> Tensor:
+        """(..., out_dim) network frames -> features on their own scale (identity for mels)."""
+        return frames * self.out_std + self.out_mean if self.standardised else frames
 
     @property
     def reduction_factor(self) -> int:
@@ -160,7 +195,8 @@ class Seq2SeqVC(nn.Module):
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor, teacher_forcing_ratio: float = 1.0
     ) -> VCOutput:
-        """Teacher-forced on tgt (B, T_tgt, n_mels) from src (B, T_src, n_mels)."""
+        """Teacher-forced on tgt (B, T_tgt, out_dim), on the network's scale (``standardise``), from src
+        (B, T_src, n_mels)."""
         memory, memory_lengths = self.encoder(src, src_lengths)  # (B, T_enc, 2H), (B,)
         out = self.decoder(memory, memory_lengths, tgt, teacher_forcing_ratio)
         mel_post = self._postnet(out.mel, tgt_lengths)
