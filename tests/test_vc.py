@@ -538,6 +538,19 @@ def test_world_parameter_converters_from_training_to_dev_report(tmp_path: Path, 
         assert math.isfinite(rows[name]["mcd_db"]) and rows[name]["mcd_db"] > 0, name
     # copy-synthesis of the target's own parameters is far closer to it than their mean frame
     assert rows["target_copy_synthesis"]["mcd_db"] < rows["mean_frame"]["mcd_db"] - 1.0
+    # a WORLD cache built at another hop does not fit the mels: a clear error naming the file, not a silent misalignment
+    from datamodules import CMUArcticDataModule
+    from zoo.audio import AudioConfig
+    from zoo.errors import DatasetFormatError
+
+    dm = CMUArcticDataModule(mode="parallel", **{**data, "audio": AudioConfig(**audio)})
+    dm.setup("fit")
+    first = dm.datasets["train"].pairs[0][1].id
+    cached = dm.world_dir() / f"{first}.npy"
+    np.save(cached, np.load(cached)[:-3])
+    with pytest.raises(DatasetFormatError, match=f"{first}.npy has .* frames.*another hop"):
+        dm.datasets["train"][0]
+    cached.unlink()  # and a missing one leaves its pair out with a warning
     # conversion of files: WORLD-synthesised wavs named like their sources; no mel post-net or vocoder after it
     converter = VoiceConverter.from_checkpoint(teacher_ckpt, device="cpu", max_frames=40)
     src_wav = sorted((tmp_path / "data" / "embedded" / "cmu_arctic" / "cmu_us_bdl_arctic" / "wav").glob("*.wav"))[0]
