@@ -538,6 +538,20 @@ def test_world_parameter_converters_from_training_to_dev_report(tmp_path: Path, 
         assert math.isfinite(rows[name]["mcd_db"]) and rows[name]["mcd_db"] > 0, name
     # copy-synthesis of the target's own parameters is far closer to it than their mean frame
     assert rows["target_copy_synthesis"]["mcd_db"] < rows["mean_frame"]["mcd_db"] - 1.0
+    # the report's alignment figure runs every converter teacher-forced on its own (WORLD) targets
+    import shutil
+
+    from zoo.reproduce_vc import _alignment_plots
+
+    chain = tmp_path / "chain"
+    for stage, ckpt, names in (("teacher", teacher_ckpt, ("last.ckpt",)), ("distilled", student_ckpt,
+                               ("epoch=0-step=2.ckpt", "last.ckpt")), ("baseline", student_ckpt,
+                               ("epoch=0-step=2.ckpt", "last.ckpt"))):
+        (chain / stage / "checkpoints").mkdir(parents=True)
+        for name in names:
+            shutil.copy(ckpt, chain / stage / "checkpoints" / name)
+    assert _alignment_plots(chain, {"data": {"init_args": data}}) == ["alignments.png"]
+    assert (chain / "alignments.png").stat().st_size > 0
     # a WORLD cache built at another hop does not fit the mels: a clear error naming the file, not a silent misalignment
     from datamodules import CMUArcticDataModule
     from zoo.audio import AudioConfig

@@ -322,17 +322,18 @@ def _alignment_plots(out: Path, overrides: dict) -> list[str]:
     dm = _parallel_datamodule(overrides)
     dm.setup("fit")
     batch = dm.media_batch(1, "val")
-    src, src_len, tgt, tgt_len = batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths
+    src, src_len, tgt_len = batch.src_mel, batch.src_lengths, batch.tgt_lengths
+    tgt = batch.tgt_world if batch.tgt_world is not None else batch.tgt_mel  # what the converters predict
     plt = pyplot()
     teacher = load_teacher(out / "teacher" / "checkpoints" / "last.ckpt")
-    t_align = teacher(src, src_len, tgt, tgt_len).alignments[0]
+    t_align = teacher(src, src_len, teacher.standardise(tgt), tgt_len).alignments[0]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for row, name in enumerate(("distilled", "baseline")):
         ckpts = out / name / "checkpoints"
         epoch0 = sorted(ckpts.glob("epoch=0-*.ckpt"))[0]
         for col, (label, ckpt) in enumerate((("end of epoch 0", epoch0), ("end", ckpts / "last.ckpt"))):
             model = load_model(ckpt)
-            align = model.net(src, src_len, tgt, tgt_len).alignments[0]
+            align = model.net(src, src_len, model.net.standardise(tgt), tgt_len).alignments[0]
             axes[row, col].imshow(align.T.numpy(), aspect="auto", origin="lower", interpolation="none")
             axes[row, col].set_title(f"{name} student, {label}")
         axes[row, 2].imshow(t_align.T.numpy(), aspect="auto", origin="lower", interpolation="none")
