@@ -410,7 +410,14 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     from zoo.reproduce_vc import _stage_overrides, load_presets, stages
 
     presets = load_presets("real")
-    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline", "vocoder")
+    # its converters predict WORLD parameters, synthesised by WORLD: no vocoder stage; with mel targets it has one
+    assert stages(presets, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline")
+    assert all(presets[s]["data"]["init_args"]["target_features"] == "world" for s in ("teacher", "distilled"))
+    assert "target_features" not in presets["teacher_pretrain"]["data"]["init_args"]  # the autoencoder: mels
+    from zoo.reproduce_common import merge_configs
+
+    mel = {**presets, "distilled": merge_configs(presets["distilled"], {"data": {"init_args": {"target_features": "mel"}}})}
+    assert stages(mel, str(tmp_path)) == ("teacher_pretrain", "teacher", "distilled", "baseline", "vocoder")
     assert "vocoder" not in stages(load_presets("demo"), str(tmp_path))  # Griffin-Lim alone on the embedded corpora
     (tmp_path / "LJSpeech-1.1").mkdir()
     (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("LJ001-0001|a|a\n")
