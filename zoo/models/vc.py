@@ -32,7 +32,6 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-
 import lightning as L
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
@@ -68,6 +67,7 @@ def build_net(audio: AudioConfig, net: Seq2SeqVCConfig, target_features: TargetF
     from zoo.world import world_dim
 
     return Seq2SeqVC(audio.n_mels, net, out_dim=world_dim(audio.sample_rate))
+
 
 def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | None, epoch: float) -> float:
     """lambda at a (fractional) epoch: ``constant``; ``step`` (lambda until ``epochs``, then 0); ``linear`` (from lambda
