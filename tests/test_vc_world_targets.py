@@ -107,3 +107,16 @@ def test_world_targets_are_refused_where_they_cannot_work(tmp_path: Path):
     model.trainer = type("T", (), {"datamodule": CMUArcticDataModule(**common)})()  # type: ignore[assignment]
     with pytest.raises(ValueError, match="--data.target_features"):
         model.setup("fit")
+
+
+def test_the_mel_of_a_synthesised_wav_of_any_length():
+    """A WORLD converter's wav is shown as its mel: one frame per hop, however short the conversion."""
+    from zoo.audio import AudioFrontEnd
+
+    front = AudioFrontEnd(AudioConfig(sample_rate=16000, n_fft=1024, win_length=800, hop_length=200, n_mels=80,
+                                      fmax=8000.0))
+    for samples in (200, 400, 16000):
+        mel = front.frames_of(torch.randn(samples) * 0.1)
+        assert mel.shape == (1 + samples // 200, 80) and 0.0 <= float(mel.min()) and float(mel.max()) <= 1.0
+    long = torch.randn(16000) * 0.1
+    assert torch.allclose(front.frames_of(long), front.mel(long).T)  # long enough: exactly the front end's mel

@@ -442,6 +442,12 @@ class AudioFrontEnd(torch.nn.Module):
         """Normalised log-mel spectrogram: (..., T) -> (..., n_mels, frames) in [0, 1]."""
         return self.features(wav).mel
 
+    def frames_of(self, wav: torch.Tensor) -> torch.Tensor:
+        """(S,) waveform of any length -> its (1 + S // hop, n_mels) normalised mel, time-major (a synthesised
+        utterance that stopped after a frame or two is zero-padded to one FFT window first)."""
+        padded = torch.nn.functional.pad(wav.float().cpu(), (0, max(0, self.config.n_fft - wav.shape[0])))
+        return self.mel(padded).T[: 1 + wav.shape[0] // self.config.hop_length]
+
     # -- synthesis ----------------------------------------------------------------------------------------------
 
     def mel_to_linear_magnitude(self, mel_norm: torch.Tensor, nnls_iters: int = 50) -> torch.Tensor:

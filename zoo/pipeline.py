@@ -337,9 +337,8 @@ class VoiceConverter:
         self.world_output = getattr(model, "target_features", "mel") == "world"
         if self.world_output and (postnet is not None or not (vocoder is None or isinstance(vocoder, GriffinLim))):
             raise StageMismatchError(_WORLD_ONLY.format(name="the voice-conversion model"))
-        self.postnet, self.vocoder = _attach_stages("the voice-conversion model", self.audio, postnet, vocoder)
-        if self.world_output:
-            self.vocoder = None  # type: ignore[assignment]
+        self.postnet, self.vocoder = ((None, None) if self.world_output  # type: ignore[assignment]
+                                      else _attach_stages("the voice-conversion model", self.audio, postnet, vocoder))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
@@ -408,9 +407,7 @@ class VoiceConverter:
 
             wavs_out = [torch.from_numpy(world_synthesize(p.double().numpy(), self.audio.sample_rate,
                                                           self.audio.hop_length)).float() for p, _, _ in converted]
-            from zoo.models.vc import mel_of_wav
-
-            return [Conversion(w, mel_of_wav(self.front, w), align, stopped)
+            return [Conversion(w, self.front.frames_of(w), align, stopped)
                     for w, (_, align, stopped) in zip(wavs_out, converted)]
         mels = [mel for mel, _, _ in converted]
         if self.postnet is not None:

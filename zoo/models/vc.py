@@ -79,14 +79,6 @@ def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | No
     return weight * max(0.0, 1.0 - epoch / epochs)
 
 
-def mel_of_wav(front: AudioFrontEnd, wav: Tensor) -> Tensor:
-    """(S,) waveform -> its (1 + S // hop, n_mels) normalised mel in [0, 1], however short the waveform (a conversion
-    that stopped after a frame or two is zero-padded to one FFT window first)."""
-    n_fft, hop = front.config.n_fft, front.config.hop_length
-    padded = torch.nn.functional.pad(wav.float().cpu(), (0, max(0, n_fft - wav.shape[0])))
-    return front.mel(padded).T.clamp(0.0, 1.0)[: 1 + wav.shape[0] // hop]
-
-
 def load_teacher(path: str | Path) -> Seq2SeqVC:
     """The frozen teacher of a VoiceConversion checkpoint: its net rebuilt from the checkpoint's hyper-parameters,
     in eval mode, without gradients."""
@@ -395,7 +387,7 @@ class VoiceConversion(L.LightningModule):
             return MediaSample(**common, mel_pred=out.mel_postnet.clamp(0.0, 1.0), mel_target=tgt)
         front = AudioFrontEnd(self.audio)
         waves = [self.world_wav(out.mel_postnet[i, : int(n)]) for i, n in enumerate(tgt_lengths)]
-        mels = [mel_of_wav(front, w)[: int(n)] for w, n in zip(waves, tgt_lengths)]
+        mels = [front.frames_of(w)[: int(n)] for w, n in zip(waves, tgt_lengths)]
         audio = torch.zeros(len(waves), max(len(w) for w in waves))
         mel_pred = torch.zeros_like(batch.tgt_mel)
         for i, (w, m) in enumerate(zip(waves, mels)):
@@ -419,7 +411,7 @@ class VoiceConversion(L.LightningModule):
                 wav = griffin_lim_wav(mel, self.audio)
             else:
                 wav = self.world_wav(out.mel_postnet[i, :n])
-                mel = mel_of_wav(front, wav)
+                mel = front.frames_of(wav)
             predictions.append(Prediction(
                 id=utt_id, wav=wav, sample_rate=self.audio.sample_rate, mel=mel,
                 alignment=out.alignments[i, : math.ceil(n / self.reduction_factor), : int(out.memory_lengths[i])].float().cpu(),
@@ -427,5 +419,5 @@ class VoiceConversion(L.LightningModule):
         return predictions
 
 
-__all__ = ["VCTrainingConfig", "VoiceConversion", "build_net", "checkpoint_target_features", "distill_weight_at", "load_model", "mel_of_wav",
+__all__ = ["VCTrainingConfig", "VoiceConversion", "build_net", "checkpoint_target_features", "distill_weight_at", "load_model",
            "load_teacher"]
