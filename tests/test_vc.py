@@ -185,6 +185,42 @@ def test_teacher_is_frozen_in_eval_and_outside_the_student(tmp_path: Path):
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in student.parameters())
 
 
+def test_output_distillation_adds_the_weighted_frame_loss_against_the_teachers_frames(tmp_path: Path):
+    teacher_ckpt = _save(_vc(_net(encoder_hidden=8, postnet_channels=4)), tmp_path / "teacher.ckpt")
+    batch = _batch()
+    plain = _vc(_net(postnet_channels=4), teacher_checkpoint=str(teacher_ckpt), distill_weight=1.0)
+    taught = _vc(_net(postnet_channels=4), teacher_checkpoint=str(teacher_ckpt), distill_weight=1.0,
+                 distill_output_weight=0.5)
+    taught.net.load_state_dict(plain.net.state_dict())
+    for model in (plain, taught):
+        model.setup("fit")
+    out = taught.net(batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths)
+    losses = {}
+    for name, model in (("without", plain), ("with", taught)):
+        torch.manual_seed(1)  # the teacher's pre-net keeps its dropout on (Tacotron 2): the same draw each time
+        losses[name] = model._losses(out, batch, "train")
+    without, with_outputs = losses["without"], losses["with"]
+    assert "output_distillation" not in without
+    # by hand: the L1 of both student outputs against the teacher's post-net frames over the valid frames only
+    torch.manual_seed(1)
+    frames = taught.teacher(batch.src_mel, batch.src_lengths, batch.tgt_mel, batch.tgt_lengths).mel_postnet
+    expected = 0.0
+    for pred in (out.mel, out.mel_postnet):
+        expected += sum((pred[i, :n] - frames[i, :n]).abs().sum() for i, n in enumerate(batch.tgt_lengths.tolist())) / (
+            int(batch.tgt_lengths.sum()) * N_MELS)
+    expected = float(expected.detach())
+    assert with_outputs["output_distillation"].item() == pytest.approx(expected, rel=1e-5)
+    assert (with_outputs["loss"] - without["loss"]).item() == pytest.approx(0.5 * expected, rel=1e-4)
+    with_outputs["loss"].backward()
+    assert all(p.grad is None for p in taught.teacher.parameters())
+    # output distillation alone also reads the teacher, and needs one
+    assert _vc(teacher_checkpoint=str(teacher_ckpt), distill_output_weight=1.0).training_config.distils
+    with pytest.raises(ValueError, match="distill_output_weight > 0 needs a teacher"):
+        _vc(distill_output_weight=1.0)
+    with pytest.raises(ValueError, match="distill_output_weight"):
+        _vc(teacher_checkpoint=str(teacher_ckpt), distill_output_weight=-1.0)
+
+
 def test_missing_or_mismatched_teacher_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ValueError, match="needs a teacher"):
         _vc(distill_weight=1.0)

@@ -59,7 +59,7 @@ CONFIGS = {"teacher_pretrain_lj": "vc_teacher_pretrain.yaml", "teacher_pretrain"
 PRESET_DIRS = {"teacher_pretrain_lj": "vc_teacher_pretrain_lj", "teacher_pretrain": "vc_teacher_pretrain",
                "teacher": "vc_teacher", "vocoder": "world_vocoder", "distilled": "vc_distill", "baseline": "vc_distill"}
 PRESETS = tuple(preset_names("vc_distill"))
-_NO_DISTILLATION = {"distill_weight": 0.0, "teacher_checkpoint": None, "distill_schedule": "constant", "distill_epochs": None}
+_NO_DISTILLATION = {"distill_weight": 0.0, "distill_output_weight": 0.0, "teacher_checkpoint": None, "distill_schedule": "constant", "distill_epochs": None}
 
 
 def load_presets(preset_name: str, student_epochs: int | None = None) -> dict[str, dict]:

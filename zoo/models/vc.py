@@ -118,7 +118,9 @@ def _pair(batch: ParallelBatch | SpeechBatch, target_features: str = "mel") -> t
 class VCTrainingConfig(Seq2SeqTrainingConfig):
     """``Seq2SeqTrainingConfig`` plus: ``mel_loss`` "l1" | "mse"; attention distillation from the frozen teacher at
     ``teacher_checkpoint`` with weight ``distill_weight`` (0: the baseline student) on a ``distill_schedule``
-    ("constant"; "step": off after ``distill_epochs``; "linear": to 0 over ``distill_epochs``); ``init_from``: a
+    ("constant"; "step": off after ``distill_epochs``; "linear": to 0 over ``distill_epochs``); output distillation
+    from the same teacher with the constant weight ``distill_output_weight`` (0: off; the ``mel_loss`` of the
+    student's frames against the teacher's teacher-forced ones); ``init_from``: a
     checkpoint whose net weights start the run (the teacher's fine-tuning from its autoencoder); validation figures:
     alignment probes every ``probe_every_n_steps`` optimiser steps of epoch 0 (0: off) and the proxy cepstral distance
     of the first ``mcd_max_utterances`` validation conversions."""
@@ -128,6 +130,7 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
     distill_weight: float = 0.0
     distill_schedule: DistillSchedule = "constant"
     distill_epochs: int | None = None
+    distill_output_weight: float = 0.0
     init_from: str | None = None
     probe_every_n_steps: int = 0
     mcd_max_utterances: int = 16
@@ -135,6 +138,7 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_non_negative("VCTrainingConfig", distill_weight=self.distill_weight,
+                           distill_output_weight=self.distill_output_weight,
                            probe_every_n_steps=self.probe_every_n_steps, mcd_max_utterances=self.mcd_max_utterances)
         if self.mel_loss not in ("l1", "mse"):
             raise ValueError(f"VCTrainingConfig.mel_loss must be 'l1' or 'mse', but got {self.mel_loss!r}")
@@ -144,9 +148,15 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
         if self.distill_schedule != "constant" and (self.distill_epochs is None or self.distill_epochs < 1):
             raise ValueError(f"VCTrainingConfig.distill_schedule {self.distill_schedule!r} needs distill_epochs >= 1, "
                              f"but got {self.distill_epochs}")
-        if self.distill_weight > 0 and self.teacher_checkpoint is None:
-            raise ValueError("VCTrainingConfig.distill_weight > 0 needs a teacher: set teacher_checkpoint to the "
-                             "fine-tuned teacher's checkpoint (or distill_weight 0 for the no-distillation baseline)")
+        for name in ("distill_weight", "distill_output_weight"):
+            if getattr(self, name) > 0 and self.teacher_checkpoint is None:
+                raise ValueError(f"VCTrainingConfig.{name} > 0 needs a teacher: set teacher_checkpoint to the "
+                                 f"fine-tuned teacher's checkpoint (or {name} 0 for the no-distillation baseline)")
+
+    @property
+    def distils(self) -> bool:
+        """Whether a teacher is read: attention or output distillation is on."""
+        return self.distill_weight > 0 or self.distill_output_weight > 0
 
 
 class VoiceConversion(L.LightningModule):
@@ -206,7 +216,7 @@ class VoiceConversion(L.LightningModule):
             if fresh:
                 log.info("init_from %s (%s targets) -> %s targets: %d tensors start fresh: %s", hp.init_from,
                          init_targets, self.target_features, len(fresh), ", ".join(fresh))
-        if hp.distill_weight > 0:
+        if hp.distils:
             teacher_targets = checkpoint_target_features(hp.teacher_checkpoint, "teacher")
             if teacher_targets != self.target_features:
                 raise CheckpointError(f"teacher checkpoint {hp.teacher_checkpoint} predicts {teacher_targets} "
@@ -224,14 +234,15 @@ class VoiceConversion(L.LightningModule):
             self._teacher = teacher
         self._initialised = True
 
-    def _teacher_alignments(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> Tensor:
+    def _teacher_output(self, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor) -> VCOutput:
+        """The frozen teacher's teacher-forced pass on the student's batch (``tgt`` on the student's scale)."""
         teacher = self._teacher
         assert teacher is not None
         if next(teacher.parameters()).device != src.device:
             teacher.to(src.device)
         teacher.eval()  # stays in eval even if someone called .train() on it
         with torch.no_grad():
-            return teacher(src, src_lengths, tgt, tgt_lengths).alignments  # (B, N, T_enc)
+            return teacher(src, src_lengths, teacher.standardise(self.net.destandardise(tgt)), tgt_lengths)
 
     def _batch(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(source, source lengths, target on the network's scale, target lengths) of a batch."""
@@ -261,10 +272,19 @@ class VoiceConversion(L.LightningModule):
             total = total + hp.guided_attention_weight * losses["guided_attention"]
         if self._teacher is not None and stage == "train":
             weight = self.distill_weight()
-            p_teacher = self._teacher_alignments(src, src_lengths, tgt, tgt_lengths)
-            losses["attention_ce"] = attention_distillation_loss(p_teacher, out.alignments, dec_steps, out.memory_lengths)
+            taught = self._teacher_output(src, src_lengths, tgt, tgt_lengths)
+            losses["attention_ce"] = attention_distillation_loss(taught.alignments, out.alignments, dec_steps,
+                                                                 out.memory_lengths)
             losses["distill_weight"] = torch.tensor(weight)
             total = total + weight * losses["attention_ce"]
+            if hp.distill_output_weight > 0:
+                # the teacher's final frames (after its post-net), on the student's scale, as a second target
+                frames = self.net.standardise(self._teacher.destandardise(taught.mel_postnet))
+                losses["output_distillation"] = masked_spectrogram_loss(out.mel, frames, tgt_lengths, hp.mel_loss)
+                if self.net.postnet is not None:
+                    losses["output_distillation"] = losses["output_distillation"] + masked_spectrogram_loss(
+                        out.mel_postnet, frames, tgt_lengths, hp.mel_loss)
+                total = total + hp.distill_output_weight * losses["output_distillation"]
         losses["loss"] = total
         return losses
 
