@@ -297,7 +297,7 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
     import shutil
 
     from zoo.cli import main
-    from zoo.reproduce_vc import ROWS
+    from zoo.reproduce_vc import ROWS, students_side_by_side
 
     out = tmp_path / "report"
     main(["reproduce", "attention-distillation", "--preset", "tiny", "--out", str(out), "--data-root",
@@ -309,6 +309,9 @@ def test_reproduce_chain_tiny_preset_then_convert_a_folder(tmp_path: Path):
             assert 0.0 <= figures[key] < 100.0, (name, key)
         assert figures["probe_steps"], "no alignment probe inside epoch 0"
     assert report["students"]["distilled"]["steps"] == report["students"]["baseline"]["steps"]
+    # on a CPU with two cores (CI's) the students trained at once, one process each, and the report says so
+    assert report["students_side_by_side"] == students_side_by_side()
+    assert ("side by side" in (out / "report.md").read_text()) == report["students_side_by_side"]
     rows = report["rows"]
     assert list(rows) == list(ROWS)
     assert rows["target_natural"]["mcd_db"] == pytest.approx(0.0, abs=1e-9)  # the metric's floor

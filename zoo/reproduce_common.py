@@ -98,6 +98,37 @@ def fit_stage(config: Path, overrides: dict, run_dir: Path, extra_args: Sequence
     return seconds
 
 
+def _fit_stage_in_worker(config: Path, overrides: dict, run_dir: Path, threads: int) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        return fit_stage(config, overrides, run_dir)
+    except SystemExit as err:  # a user error, already printed in one line by this process: name the stage
+        raise RuntimeError(f"stage {run_dir.name} stopped (exit status {err.code}): its error is printed above") from None
+
+
+def fit_stages_side_by_side(jobs: Sequence[tuple[Path, dict, Path]]) -> list[float]:
+    """Independent stages (``fit_stage``'s ``(config, overrides, run_dir)`` each) trained at the same time, one
+    process per stage with an equal share of the CPU's threads; returns each stage's seconds. Small recurrent models
+    keep about one core busy whatever their thread count, so on a CPU two of them side by side take about the time
+    of one (``docs/results/attention-distillation/cpu-budget.md``). Every stage runs to its end; then the first failure
+    is raised."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // len(jobs))
+    with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_fit_stage_in_worker, config, overrides, run_dir, threads)
+                   for config, overrides, run_dir in jobs]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [f.result() for f in futures]
+
+
 def stage_datamodule(config: Path, overrides: dict, prepare: bool = False, **fixed: Any) -> Any:
     """The DataModule a stage trained on, for its evaluation: the ``data:`` block of ``config`` (class and arguments)
     with the stage's override ``data:`` merged over it, as ``fit_stage`` gives them to the CLI, then ``fixed``

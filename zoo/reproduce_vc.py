@@ -42,7 +42,8 @@ from torch import Tensor
 from zoo.report import fmt, write_report
 from zoo.reproduce_common import (
     reproduce_parser,
-    CONFIG_DIR, PRESET_DIR, fit_stage, load_preset, merge_configs, natural_16k, preset_names, read_metrics,
+    CONFIG_DIR, PRESET_DIR, fit_stage, fit_stages_side_by_side, load_preset, merge_configs, natural_16k, preset_names,
+    read_metrics,
     stage_datamodule, stage_loggers, wandb_ids,
 )
 
@@ -91,6 +92,12 @@ def _lambda_text(distilled: dict) -> str:
         return f"lambda = {t['distill_weight']}"
     return (f"lambda (from {t['distill_weight']}, decayed {t['distill_schedule']}ly to 0 over the first "
             f"{t['distill_epochs']} epochs)")
+
+
+def _output_distillation_text(distilled: dict) -> str:
+    weight = _training(distilled).get("distill_output_weight", 0.0)
+    return (f", and {weight} x the frame loss against the teacher's teacher-forced frames (output distillation)"
+            if weight else "")
 
 
 def _reads_arctic(stage: str, preset: dict) -> bool:
@@ -167,6 +174,14 @@ def predicts(preset: dict) -> str:
 def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
     seconds = fit_stage(CONFIG_DIR / CONFIGS[stage], overrides, out / stage)
     return out / stage / "checkpoints" / "last.ckpt", seconds
+
+
+def students_side_by_side() -> bool:
+    """Whether the two students train at once, one process each: on a CPU with at least two cores (a student keeps
+    about one core busy; on a GPU they train one after the other)."""
+    import os
+
+    return not torch.cuda.is_available() and (os.cpu_count() or 1) >= 2
 
 
 def _student_figures(run_dir: Path) -> dict[str, Any]:
@@ -364,10 +379,12 @@ def _diagonality_plot(out: Path, students: dict[str, dict]) -> str:
 
 def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str | None = None,
         wandb: bool = True, command: str = "", student_epochs: int | None = None, reuse: bool = False,
-        eval_utterances: int | None = None, eval_workers: int | None = None, stop_after: str | None = None) -> dict:
+        eval_utterances: int | None = None, eval_workers: int | None = None, stop_after: str | None = None,
+        side_by_side: bool | None = None) -> dict:
     """Train every stage (or, with ``reuse``, keep a stage whose ``last.ckpt`` exists, whose overrides file is
     unchanged and none of whose ``UPSTREAM`` stages trained again in this run), evaluate on dev, and write
-    ``OUT/report.{json,md}``. With ``stop_after`` (a stage name), train up to that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
+    ``OUT/report.{json,md}``. The two students train side by side (``students_side_by_side``; None: where it
+    helps) when both are to be trained. With ``stop_after`` (a stage name), train up to that stage only and return ``{"checkpoints": ...}`` without a report (e.g. a teacher for another experiment)."""
     if stop_after is not None and stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}, but got {stop_after!r}")
     presets = load_presets(preset_name, student_epochs)
@@ -387,13 +404,30 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
     chain = stages(presets, data_root)
     if stop_after is not None and stop_after not in chain:
         raise ValueError(f"the {preset_name} preset has no {stop_after} stage (its stages: {', '.join(chain)})")
+    side_by_side = students_side_by_side() if side_by_side is None else side_by_side
+    together = False  # whether the students did train side by side
     for stage in chain:
+        if stage in ckpts:  # trained beside the previous stage
+            continue
         init = {"teacher_pretrain": ckpts.get("teacher_pretrain_lj"), "teacher": ckpts.get("teacher_pretrain")}.get(stage)
         overrides[stage] = _stage_overrides(stage, presets[stage], out, data_root, arctic_root, ckpts.get("teacher"),
                                             init, wandb)
         if reuse and not trained.intersection(UPSTREAM[stage]) and _reusable(out / stage, overrides[stage]):
             ckpts[stage], seconds[stage] = out / stage / "checkpoints" / "last.ckpt", 0.0
             continue
+        if stage == "distilled" and side_by_side and stop_after != "distilled":
+            overrides["baseline"] = _stage_overrides("baseline", presets["baseline"], out, data_root, arctic_root,
+                                                     None, None, wandb)
+            if not (reuse and _reusable(out / "baseline", overrides["baseline"])):
+                # both students at once; their features are cached first, by this process, so they never race to it
+                _parallel_datamodule(overrides[stage], prepare=True)
+                pair = ("distilled", "baseline")
+                times = fit_stages_side_by_side([(CONFIG_DIR / CONFIGS[s], overrides[s], out / s) for s in pair])
+                for name, secs in zip(pair, times):
+                    ckpts[name], seconds[name] = out / name / "checkpoints" / "last.ckpt", secs
+                trained.update(pair)
+                together = True
+                continue
         if stage == "vocoder":
             if arctic_root is None:
                 raise ValueError(f"the {preset_name} preset trains a WORLD vocoder on real CMU ARCTIC: give --arctic-root")
@@ -446,7 +480,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
             "distilled_f0_rmse_at_most_25": bool(rd["f0_rmse_hz"] <= 25.0),
         },
         "train_seconds": seconds, "eval_seconds": eval_seconds, "total_seconds": time.perf_counter() - start,
-        "training_wall_seconds": train_seconds,
+        "training_wall_seconds": train_seconds, "students_side_by_side": together,
         "wandb_run_ids": {stage: wandb_ids(out / stage) for stage in chain} if wandb else {},
         "figures": figures,
     }
@@ -500,7 +534,8 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         f"Command: `{report['command']}`", "",
         f"Data: teacher pretraining on {report['data']['pretrain']}; pairs: {report['data']['pairs']} "
         f"({report['data']['split']} split). Total time {report['total_seconds'] / 60:.1f} min: training "
-        f"{', '.join(f'{k} {v:.0f} s' for k, v in report['train_seconds'].items())}; evaluation "
+        f"{', '.join(f'{k} {v:.0f} s' for k, v in report['train_seconds'].items())}"
+        f"{' (the students side by side, one process each)' if report.get('students_side_by_side') else ''}; evaluation "
         f"{report['eval_seconds']:.0f} s.", "",
         f"Teacher (fine-tuning stage): `{_compact(presets['teacher']['model']['init_args'])}`; students: "
         f"`{_compact(presets['distilled']['model']['init_args'])}` (the presets under `configs/presets/vc_*/"
@@ -531,7 +566,8 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
         "; converted wavs under `wavs/<row>/`.", "",
         "## Attention", "",
         f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(presets['distilled'])} x CE(teacher "
-        "attention, student attention) to its loss (no guided attention for either; the teacher had it). Focus rate "
+        "attention, student attention) to its loss" + _output_distillation_text(presets["distilled"])
+        + " (no guided attention for either; the teacher had it). Focus rate "
         "and diagonality teacher-forced on the validation split; cd_proxy_db is the training-time cepstral distance ("
         + ("the fastdtw-aligned distance of the predicted and target mel-cepstra at the WORLD features' alpha, c0 "
            "left out" if world else "the log-mel cepstral distance, `zoo.metrics.mel_distance`")
