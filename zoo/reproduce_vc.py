@@ -562,8 +562,8 @@ def _markdown(report: dict, presets: dict[str, dict]) -> str:
                      f"{_fmt(r['cer'], 1)} |")
     lines += [
         "", "Checkpoints scored: " + "; ".join(f"{k} `{v['checkpoint']}`" for k, v in rows.items() if v["checkpoint"])
-        + "".join(f"; vocoder `{v}`" for v in {r.get("vocoder") for r in rows.values()} if v and v != "griffin-lim"),
-        "; converted wavs under `wavs/<row>/`.", "",
+        + "".join(f"; vocoder `{v}`" for v in {r.get("vocoder") for r in rows.values()} if v and v != "griffin-lim")
+        + "; converted wavs under `wavs/<row>/`.", "",
         "## Attention", "",
         f"Both students: same seed, data, sizes and steps; the distilled one adds {_lambda_text(presets['distilled'])} x CE(teacher "
         "attention, student attention) to its loss" + _output_distillation_text(presets["distilled"])
