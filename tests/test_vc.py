@@ -488,8 +488,11 @@ def test_real_preset_stages_and_their_configs(tmp_path: Path):
     assert vocoder["pairs_dir"] == str(tmp_path / "gta_predictions") and vocoder["speaker"] == "slt"
     assert vocoder["audio"] == presets["distilled"]["data"]["init_args"]["audio"]
     # --student-epochs rescales the decaying distillation weight's epochs with the students' epochs
-    rescaled = load_presets("real", student_epochs=20)["distilled"]  # the preset's fraction 0.2: 4 of 20 epochs
-    assert rescaled["trainer"]["max_epochs"] == 20 and rescaled["model"]["init_args"]["training"]["distill_epochs"] == 4
+    rescaled = load_presets("real", student_epochs=20)["distilled"]  # the preset's fraction 0.15: 3 of 20 epochs
+    assert rescaled["trainer"]["max_epochs"] == 20 and rescaled["model"]["init_args"]["training"]["distill_epochs"] == 3
+    preset = load_presets("real")["distilled"]  # the fraction is the preset's own distill_epochs / max_epochs
+    assert round(preset["reproduce"]["distill_decay_fraction"] * preset["trainer"]["max_epochs"]) == (
+        preset["model"]["init_args"]["training"]["distill_epochs"])
 
 
 def test_stop_after_names_a_stage(tmp_path: Path):
@@ -499,6 +502,16 @@ def test_stop_after_names_a_stage(tmp_path: Path):
         run("tiny", tmp_path, stop_after="students")
     with pytest.raises(ValueError, match="no vocoder stage"):  # only the real-speech presets train a WORLD vocoder
         run("tiny", tmp_path, stop_after="vocoder")
+
+
+def test_stages_side_by_side_name_the_stage_that_failed(tmp_path: Path, capfd):
+    from zoo.reproduce_common import CONFIG_DIR, fit_stages_side_by_side
+
+    bad = {"model": {"init_args": {"training": {"distill_weight": -1.0}}}}
+    with pytest.raises(RuntimeError, match="stage bad_student stopped"):
+        fit_stages_side_by_side([(CONFIG_DIR / "vc_distill.yaml", bad, tmp_path / "bad_student")])
+    assert "distill_weight" in capfd.readouterr().err  # the worker printed the user error's own line
+    assert (tmp_path / "bad_student" / "overrides.yaml").is_file()
 
 
 def test_bench_vc_train_step_runs_the_real_preset_teacher_step():
