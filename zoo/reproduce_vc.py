@@ -427,6 +427,8 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
                     ckpts[name], seconds[name] = out / name / "checkpoints" / "last.ckpt", secs
                 trained.update(pair)
                 together = True
+                if stop_after in pair:
+                    return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
                 continue
         if stage == "vocoder":
             if arctic_root is None:
