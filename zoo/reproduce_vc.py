@@ -171,9 +171,19 @@ def predicts(preset: dict) -> str:
     return preset.get("data", {}).get("init_args", {}).get("target_features", "mel")
 
 
+def _last_checkpoint(out: Path, stage: str) -> Path:
+    """The checkpoint a trained stage hands on (the reproduce commands keep the last one)."""
+    return out / stage / "checkpoints" / "last.ckpt"
+
+
 def _fit(stage: str, overrides: dict, out: Path) -> tuple[Path, float]:
     seconds = fit_stage(CONFIG_DIR / CONFIGS[stage], overrides, out / stage)
-    return out / stage / "checkpoints" / "last.ckpt", seconds
+    return _last_checkpoint(out, stage), seconds
+
+
+def _stopped(ckpts: dict[str, Path], seconds: dict[str, float]) -> dict:
+    """What ``run`` returns when it stops after a stage (``stop_after``): the checkpoints so far, no report."""
+    return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
 
 
 def students_side_by_side() -> bool:
@@ -340,7 +350,7 @@ def _alignment_plots(out: Path, overrides: dict) -> list[str]:
     src, src_len, tgt_len = batch.src_mel, batch.src_lengths, batch.tgt_lengths
     tgt = batch.tgt_world if batch.tgt_world is not None else batch.tgt_mel  # what the converters predict
     plt = pyplot()
-    teacher = load_teacher(out / "teacher" / "checkpoints" / "last.ckpt")
+    teacher = load_teacher(_last_checkpoint(out, "teacher"))
     t_align = teacher(src, src_len, teacher.standardise(tgt), tgt_len).alignments[0]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for row, name in enumerate(("distilled", "baseline")):
@@ -413,7 +423,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         overrides[stage] = _stage_overrides(stage, presets[stage], out, data_root, arctic_root, ckpts.get("teacher"),
                                             init, wandb)
         if reuse and not trained.intersection(UPSTREAM[stage]) and _reusable(out / stage, overrides[stage]):
-            ckpts[stage], seconds[stage] = out / stage / "checkpoints" / "last.ckpt", 0.0
+            ckpts[stage], seconds[stage] = _last_checkpoint(out, stage), 0.0
             continue
         if stage == "distilled" and side_by_side and stop_after != "distilled":
             overrides["baseline"] = _stage_overrides("baseline", presets["baseline"], out, data_root, arctic_root,
@@ -424,11 +434,11 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
                 pair = ("distilled", "baseline")
                 times = fit_stages_side_by_side([(CONFIG_DIR / CONFIGS[s], overrides[s], out / s) for s in pair])
                 for name, secs in zip(pair, times):
-                    ckpts[name], seconds[name] = out / name / "checkpoints" / "last.ckpt", secs
+                    ckpts[name], seconds[name] = _last_checkpoint(out, name), secs
                 trained.update(pair)
                 together = True
                 if stop_after in pair:
-                    return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
+                    return _stopped(ckpts, seconds)
                 continue
         if stage == "vocoder":
             if arctic_root is None:
@@ -439,7 +449,7 @@ def run(preset_name: str, out: Path, data_root: str = "data", arctic_root: str |
         ckpts[stage], seconds[stage] = _fit(stage, overrides[stage], out)
         trained.add(stage)
         if stage == stop_after:
-            return {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "train_seconds": seconds}
+            return _stopped(ckpts, seconds)
     train_seconds = time.perf_counter() - start
     students = {name: _student_figures(out / name) for name in ("distilled", "baseline")}
     teacher_val = [r for r in read_metrics(out / "teacher") if "val/diagonality" in r][-1]
