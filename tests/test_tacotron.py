@@ -409,6 +409,13 @@ def test_masked_spectrogram_loss_by_hand() -> None:
     assert masked_spectrogram_loss(pred, target, lengths, "mse").item() == pytest.approx((1 + 4 + 4 + 9) / 4)
     with pytest.raises(ValueError, match="huber"):
         masked_spectrogram_loss(pred, target, lengths, "huber")  # type: ignore[arg-type]
+    # channel weights multiply each channel's error; the divisor stays frames x channels
+    w = torch.tensor([1.0, 3.0])
+    assert masked_spectrogram_loss(pred, target, lengths, "l1", w).item() == pytest.approx((1 + 3 * 2 + 2 + 3 * 3) / 4)
+    assert masked_spectrogram_loss(pred, target, lengths, "mse", w).item() == pytest.approx((1 + 3 * 4 + 4 + 3 * 9) / 4)
+    for bad in (torch.tensor([1.0, -1.0]), torch.ones(3)):
+        with pytest.raises(ValueError, match="channel_weights"):
+            masked_spectrogram_loss(pred, target, lengths, "l1", bad)
 
 
 def test_stop_token_loss_by_hand() -> None:

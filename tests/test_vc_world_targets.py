@@ -120,3 +120,36 @@ def test_the_mel_of_a_synthesised_wav_of_any_length():
         assert mel.shape == (1 + samples // 200, 80) and 0.0 <= float(mel.min()) and float(mel.max()) <= 1.0
     long = torch.randn(16000) * 0.1
     assert torch.allclose(front.frames_of(long), front.mel(long).T)  # long enough: exactly the front end's mel
+
+
+def test_lf0_weight_weights_the_log_f0_channel_of_every_frame_loss():
+    from datamodules.batches import ParallelBatch
+    from zoo.models.vc import VCTrainingConfig, VoiceConversion
+    from zoo.world import world_dim, world_layout
+
+    audio = AudioConfig(sample_rate=16000, n_mels=16, n_fft=256, win_length=256, hop_length=64)
+    dim, lf0 = world_dim(16000), world_layout(16000)["lf0"].start
+    models = {w: VoiceConversion(audio=audio, net=SMALL, target_features="world",
+                                 training=VCTrainingConfig(lf0_weight=w)) for w in (1.0, 4.0)}
+    assert models[1.0].frame_weights is None
+    weights = models[4.0].frame_weights
+    assert weights[lf0].item() == 4.0 and weights.sum().item() == dim - 1 + 4.0
+    torch.manual_seed(0)
+    for m in models.values():
+        m.net.set_output_scale(torch.zeros(dim), torch.ones(dim))
+    models[4.0].net.load_state_dict(models[1.0].net.state_dict())
+    lengths = torch.tensor([10, 8])
+    batch = ParallelBatch(ids=["a", "b"], src_mel=torch.randn(2, 12, 16), src_lengths=torch.tensor([12, 9]),
+                          tgt_mel=torch.randn(2, 10, 16), tgt_lengths=lengths, text=torch.zeros(2, 1, dtype=torch.long),
+                          text_lengths=torch.ones(2, dtype=torch.long), tgt_world=torch.randn(2, 10, dim))
+    out = models[1.0].net(batch.src_mel, batch.src_lengths, batch.tgt_world, lengths)
+    plain, weighted = (models[w]._losses(out, batch, "val") for w in (1.0, 4.0))
+    # by hand: the weighted loss adds 3 x the log-F0 channel's error to the sum over the valid cells
+    for key, pred in (("mel", out.mel), ("mel_postnet", out.mel_postnet)):
+        extra = sum((pred[i, :n, lf0] - batch.tgt_world[i, :n, lf0]).abs().sum() for i, n in enumerate(lengths.tolist()))
+        expected = plain[key] + 3.0 * extra / (int(lengths.sum()) * dim)
+        assert weighted[key].item() == pytest.approx(expected.item(), rel=1e-5), key
+    with pytest.raises(ValueError, match="lf0_weight 4.0 weights the log-F0 channel of WORLD targets"):
+        VoiceConversion(audio=audio, net=SMALL, training=VCTrainingConfig(lf0_weight=4.0))
+    with pytest.raises(ValueError, match="lf0_weight"):
+        VCTrainingConfig(lf0_weight=-1.0)

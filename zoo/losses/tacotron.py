@@ -13,11 +13,13 @@ from zoo.sequence import lengths_to_mask
 SpectrogramLoss = Literal["l1", "mse"]
 
 
-def masked_spectrogram_loss(pred: Tensor, target: Tensor, lengths: Tensor, kind: SpectrogramLoss = "l1") -> Tensor:
+def masked_spectrogram_loss(pred: Tensor, target: Tensor, lengths: Tensor, kind: SpectrogramLoss = "l1",
+                            channel_weights: Tensor | None = None) -> Tensor:
     """Mean L1 (Tacotron) or squared (Tacotron 2) error over the valid frames and every channel.
 
-    pred, target (B, T, C); lengths (B,). Padded frames never count: the sum over valid cells is divided by
-    (number of valid frames) * C. Returns a float32 scalar.
+    pred, target (B, T, C); lengths (B,); optional (C,) non-negative ``channel_weights`` multiplying each channel's
+    error (None: all 1; e.g. a stream weight on one WORLD parameter). Padded frames never count: the (weighted) sum over
+    valid cells is divided by (number of valid frames) * C. Returns a float32 scalar.
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, but got {tuple(pred.shape)} and {tuple(target.shape)}")
@@ -25,6 +27,11 @@ def masked_spectrogram_loss(pred: Tensor, target: Tensor, lengths: Tensor, kind:
         raise ValueError(f"kind must be 'l1' or 'mse', but got {kind!r}")
     diff = pred.float() - target.float()  # (B, T, C)
     error = diff.abs() if kind == "l1" else diff.square()
+    if channel_weights is not None:
+        if channel_weights.shape != error.shape[-1:] or bool((channel_weights < 0).any()):
+            raise ValueError(f"channel_weights must be ({error.shape[-1]},) and non-negative, but got "
+                             f"{tuple(channel_weights.shape)}")
+        error = error * channel_weights.to(error)
     valid = lengths_to_mask(lengths.to(pred.device), pred.shape[1]).unsqueeze(-1)  # (B, T, 1)
     return error.masked_fill(~valid, 0.0).sum() / (valid.sum() * pred.shape[2]).clamp(min=1)
 

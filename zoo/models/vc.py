@@ -69,6 +69,22 @@ def build_net(audio: AudioConfig, net: Seq2SeqVCConfig, target_features: TargetF
     return Seq2SeqVC(audio.n_mels, net, out_dim=world_dim(audio.sample_rate))
 
 
+def frame_weights(audio: AudioConfig, training: VCTrainingConfig, target_features: TargetFeatures) -> Tensor | None:
+    """The per-channel weights of the frame losses: None (all 1), or with WORLD targets 1 everywhere but
+    ``training.lf0_weight`` on the log-F0 channel. A ValueError for an ``lf0_weight`` other than 1 with mel targets."""
+    if training.lf0_weight == 1.0:
+        return None
+    if target_features != "world":
+        raise ValueError(f"VCTrainingConfig.lf0_weight {training.lf0_weight} weights the log-F0 channel of WORLD "
+                         "targets, but this converter predicts mel frames: set --data.target_features world, or "
+                         "lf0_weight 1")
+    from zoo.world import world_dim, world_layout
+
+    weights = torch.ones(world_dim(audio.sample_rate))
+    weights[world_layout(audio.sample_rate)["lf0"]] = training.lf0_weight
+    return weights
+
+
 def distill_weight_at(weight: float, schedule: DistillSchedule, epochs: int | None, epoch: float) -> float:
     """lambda at a (fractional) epoch: ``constant``; ``step`` (lambda until ``epochs``, then 0); ``linear`` (from lambda
     to 0 over ``epochs``)."""
@@ -120,7 +136,9 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
     ``teacher_checkpoint`` with weight ``distill_weight`` (0: the baseline student) on a ``distill_schedule``
     ("constant"; "step": off after ``distill_epochs``; "linear": to 0 over ``distill_epochs``); output distillation
     from the same teacher with the constant weight ``distill_output_weight`` (0: off; the ``mel_loss`` of the
-    student's frames against the teacher's teacher-forced ones); ``init_from``: a
+    student's frames against the teacher's teacher-forced ones); ``lf0_weight``: with WORLD targets, the weight of the
+    log-F0 channel in every frame loss (the other channels 1; a stream weight as in statistical parametric synthesis:
+    at 1 log F0 is 1 of 43 channels, ~2 % of the loss); ``init_from``: a
     checkpoint whose net weights start the run (the teacher's fine-tuning from its autoencoder); validation figures:
     alignment probes every ``probe_every_n_steps`` optimiser steps of epoch 0 (0: off) and the proxy cepstral distance
     of the first ``mcd_max_utterances`` validation conversions."""
@@ -131,6 +149,7 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
     distill_schedule: DistillSchedule = "constant"
     distill_epochs: int | None = None
     distill_output_weight: float = 0.0
+    lf0_weight: float = 1.0
     init_from: str | None = None
     probe_every_n_steps: int = 0
     mcd_max_utterances: int = 16
@@ -138,7 +157,7 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_non_negative("VCTrainingConfig", distill_weight=self.distill_weight,
-                           distill_output_weight=self.distill_output_weight,
+                           distill_output_weight=self.distill_output_weight, lf0_weight=self.lf0_weight,
                            probe_every_n_steps=self.probe_every_n_steps, mcd_max_utterances=self.mcd_max_utterances)
         if self.mel_loss not in ("l1", "mse"):
             raise ValueError(f"VCTrainingConfig.mel_loss must be 'l1' or 'mse', but got {self.mel_loss!r}")
@@ -182,6 +201,8 @@ class VoiceConversion(L.LightningModule):
         self.reduction_factor = net.decoder.reduction_factor
         self.target_features = target_features
         self.net = build_net(self.audio, net, target_features)
+        self.register_buffer("frame_weights", frame_weights(self.audio, self.training_config, target_features),
+                             persistent=False)
         self._teacher: Seq2SeqVC | None = None  # set in setup("fit"); a plain attribute, see the module docstring
         self._probe_batch: Any = None
         self._initialised = False
@@ -259,9 +280,10 @@ class VoiceConversion(L.LightningModule):
     def _losses(self, out: VCOutput, batch: Any, stage: str) -> dict[str, Tensor]:
         hp = self.training_config
         src, src_lengths, tgt, tgt_lengths = self._batch(batch)
-        losses = {"mel": masked_spectrogram_loss(out.mel, tgt, tgt_lengths, hp.mel_loss)}
+        w = self.frame_weights
+        losses = {"mel": masked_spectrogram_loss(out.mel, tgt, tgt_lengths, hp.mel_loss, w)}
         if self.net.postnet is not None:
-            losses["mel_postnet"] = masked_spectrogram_loss(out.mel_postnet, tgt, tgt_lengths, hp.mel_loss)
+            losses["mel_postnet"] = masked_spectrogram_loss(out.mel_postnet, tgt, tgt_lengths, hp.mel_loss, w)
         total = sum(losses.values())
         losses["stop"] = stop_token_loss(out.stop_logits, tgt_lengths, hp.stop_pos_weight)
         total = total + hp.stop_weight * losses["stop"]
@@ -280,10 +302,10 @@ class VoiceConversion(L.LightningModule):
             if hp.distill_output_weight > 0:
                 # the teacher's final frames (after its post-net), on the student's scale, as a second target
                 frames = self.net.standardise(self._teacher.destandardise(taught.mel_postnet))
-                losses["output_distillation"] = masked_spectrogram_loss(out.mel, frames, tgt_lengths, hp.mel_loss)
+                losses["output_distillation"] = masked_spectrogram_loss(out.mel, frames, tgt_lengths, hp.mel_loss, w)
                 if self.net.postnet is not None:
                     losses["output_distillation"] = losses["output_distillation"] + masked_spectrogram_loss(
-                        out.mel_postnet, frames, tgt_lengths, hp.mel_loss)
+                        out.mel_postnet, frames, tgt_lengths, hp.mel_loss, w)
                 total = total + hp.distill_output_weight * losses["output_distillation"]
         losses["loss"] = total
         return losses
@@ -302,7 +324,8 @@ class VoiceConversion(L.LightningModule):
             logs.update({f"{stage}/{k}": v for k, v in self._alignment_figures(out, tgt_lengths).items()})
             # the reference for val/mel: a decoder that only continues its teacher-forced input scores about this
             logs[f"{stage}/mel_previous_step_copy"] = masked_spectrogram_loss(
-                previous_step_copy(tgt, self.reduction_factor), tgt, tgt_lengths, self.training_config.mel_loss)
+                previous_step_copy(tgt, self.reduction_factor), tgt, tgt_lengths, self.training_config.mel_loss,
+                self.frame_weights)
         on_epoch = stage != "train"
         self.log_dict(logs, on_step=not on_epoch, on_epoch=on_epoch, sync_dist=on_epoch, prog_bar=stage != "test",
                       batch_size=src.shape[0])
