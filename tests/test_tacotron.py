@@ -24,6 +24,7 @@ from zoo.nn.tacotron import (
     TACOTRON_DECODER, CBHGPostnetConfig, DecoderConfig, GlobalStyleTokens, GSTConfig, Tacotron, Tacotron2,
     Tacotron2Config, Tacotron2EncoderConfig, TacotronConfig, TacotronDecoder, TacotronEncoderConfig,
 )
+from zoo.nn.tacotron import _ContextShares
 from zoo.nn.tacotron_blocks import PostnetConfig
 from zoo.sequence import lengths_to_mask
 
@@ -125,6 +126,34 @@ def test_free_running_inference_equals_teacher_forcing_ratio_zero() -> None:
     free = dec(memory, MEM_LENGTHS, _targets(8), teacher_forcing_ratio=0.0)  # targets are never fed back
     torch.testing.assert_close(free.mel, inferred.mel, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(free.alignments, inferred.alignments, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["location", "gmm"])
+@pytest.mark.parametrize("rnn_kind,residual,dims,reads_context",
+                         [("lstm", False, (16, 16), True), ("lstm", False, (16,), False), ("gru", True, (16, 16), False)])
+def test_inference_from_the_memory_projected_once_equals_the_step_by_step_context(
+        kind: str, rnn_kind: str, residual: bool, dims: tuple, reads_context: bool, monkeypatch) -> None:
+    options = {"attention_components": 2} if kind == "gmm" else {"attention_filters": 4, "attention_kernel_size": 3}
+    d_mem = 32  # B * T_enc = 21 < 32: where the context's shares read less than the weights' context columns
+    dec = TacotronDecoder(d_mem, N_MELS, DecoderConfig(
+        2, prenet_sizes=(16, 8), prenet_dropout=0.5, rnn_kind=rnn_kind, attention_rnn_dim=16, decoder_rnn_dims=dims,
+        residual=residual, projection_reads_context=reads_context, attention_kind=kind, attention_dim=8, **options,
+    )).double().eval()
+    memory = torch.randn(B, T_ENC, d_mem, dtype=torch.float64).masked_fill(
+        ~lengths_to_mask(MEM_LENGTHS, T_ENC).unsqueeze(-1), 0.0)
+    outputs, steps, original = {}, [], _ContextShares.step
+    monkeypatch.setattr(_ContextShares, "step", lambda self, *a: steps.append(1) or original(self, *a))
+    for shares in (True, False):
+        dec.context_shares = shares
+        torch.manual_seed(3)  # the pre-net's dropout stays on at inference: the same draws on both paths
+        outputs[shares] = dec.infer(memory, MEM_LENGTHS, max_frames=10, stop_threshold=0.6)
+    assert len(steps) == outputs[True].alignments.shape[1] > 0  # the first run took the projected path throughout
+    for a, b in zip(outputs[True], outputs[False]):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # the projected memory pays only while it is smaller than the weights' context columns, and never under autograd
+    with torch.no_grad():
+        assert _ContextShares.pays(dec, memory[:, :5]) and not _ContextShares.pays(dec, torch.zeros(B, 11, d_mem))
+    assert not _ContextShares.pays(dec, memory[:, :5])
 
 
 def test_teacher_forcing_ratio_mixes_truth_and_predictions() -> None:

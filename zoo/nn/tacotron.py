@@ -189,6 +189,9 @@ class TacotronDecoder(nn.Module):
     """
 
     sequence_weight_grads: bool = True
+    # inference only, likewise not a hyper-parameter: the attention context's share of every linear map that reads it,
+    # taken from the memory projected once per utterance (``_ContextShares``) where that reads less than the weights
+    context_shares: bool = True
 
     def __init__(self, memory_dim: int, n_mels: int, config: DecoderConfig = DecoderConfig()) -> None:
         super().__init__()
@@ -352,8 +355,12 @@ class TacotronDecoder(nn.Module):
         lengths = torch.full((batch,), max_steps * r, dtype=torch.long, device=memory.device)
         stopped = torch.zeros(batch, dtype=torch.bool, device=memory.device)
         outputs, stops, alignments = [], [], []
+        shares = _ContextShares(self, memory) if self.context_shares and _ContextShares.pays(self, memory) else None
         for n in range(max_steps):
-            frames, stop, weights, state = self.step(frame, memory, processed, mask, state)
+            if shares is None:
+                frames, stop, weights, state = self.step(frame, memory, processed, mask, state)
+            else:
+                frames, stop, weights, state = shares.step(self.prenet(frame), memory, processed, mask, state)
             outputs.append(frames)
             stops.append(stop)
             alignments.append(weights)
@@ -372,6 +379,81 @@ class TacotronDecoder(nn.Module):
         valid = lengths_to_mask(lengths, mel.shape[1])  # (B, N*r)
         mel = mel.masked_fill(~valid.unsqueeze(-1), 0.0)
         return InferenceOutput(mel, stop_logits, torch.stack(alignments, dim=1), lengths, stopped)
+
+
+class _ContextShares:
+    """``TacotronDecoder._step`` at inference with the attention context's share of each linear map computed from
+    the memory: the context is ``weights @ memory``, so ``W @ context = weights @ (memory @ W^T)``, and the memory
+    projected by every context-reading map at once (the attention RNN's input weights, the decoder's first input
+    map, the output projections) is one product per utterance. A step then reads (B, T_enc, K) of projected memory
+    instead of the (K, D_mem) context columns of those weights, which at batch 1 is the step's memory traffic
+    (bench/README.md: an autoregressive decoder step at batch 1 streams its weights) while B * T_enc < D_mem
+    (``pays``). The same values as ``_step`` up to float summation order (``tests/test_tacotron.py``)."""
+
+    def __init__(self, decoder: TacotronDecoder, memory: Tensor) -> None:
+        self.decoder = d = decoder
+        p, h_att = d.prenet.out_dim, d.attention_rnn.hidden_size
+        first = d.decoder_input if d.residual else d.decoder_rnns[0]
+        first_w, self.first_b = (first.weight, first.bias) if d.residual else (first.weight_ih, first.bias_ih)
+        maps = [d.attention_rnn.weight_ih[:, p:], first_w[:, h_att:]]  # (G_att, D), (G_first, D)
+        self.h_last = d.decoder_rnns[-1].hidden_size
+        if d.projection_reads_context:
+            maps += [d.frame_projection.weight[:, self.h_last:], d.stop_projection.weight[:, self.h_last:]]
+        self.sizes = [m.shape[0] for m in maps]
+        self.projected = memory @ torch.cat(maps).t()  # (B, T_enc, K): every map applied to every memory step
+        # the rest of each map's columns, contiguous once per utterance
+        self.att_w = d.attention_rnn.weight_ih[:, :p].contiguous()
+        self.first_w = first_w[:, :h_att].contiguous()
+        if d.projection_reads_context:
+            self.frame_w = d.frame_projection.weight[:, : self.h_last].contiguous()
+            self.stop_w = d.stop_projection.weight[:, : self.h_last].contiguous()
+        self.att_share = memory.new_zeros(memory.shape[0], self.sizes[0])  # the initial context is zero
+
+    @staticmethod
+    def pays(decoder: TacotronDecoder, memory: Tensor) -> bool:
+        return memory.shape[0] * memory.shape[1] < decoder.memory_dim and not torch.is_grad_enabled()
+
+    def step(self, prenet_out: Tensor, memory: Tensor, processed_memory: Tensor, mask: Tensor | None,
+             state: DecoderState) -> tuple[Tensor, Tensor, Tensor, DecoderState]:
+        d = self.decoder
+        att = d.attention_rnn
+        gi = torch.addmm(self.att_share + att.bias_ih, prenet_out, self.att_w.t())  # the input's gates
+        att_h, att_c = _cell_from_input_gates(att, gi, state.attention_hidden, state.attention_cell)
+        att_h = F.dropout(att_h, d.attention_dropout, d.training)  # (B, H_att)
+        context, weights, att_state = d.attention(att_h, memory, processed_memory, mask, state.attention)
+        shares = torch.bmm(weights.unsqueeze(1).to(self.projected.dtype), self.projected).squeeze(1)  # (B, K)
+        shares = shares.split(self.sizes, dim=1)
+        self.att_share = shares[0]  # the next step's attention RNN reads this context
+        first = torch.addmm(shares[1] + self.first_b, att_h, self.first_w.t())
+        hiddens, cell_states = [], []
+        x = first if d.residual else None
+        for i, (rnn, h, c) in enumerate(zip(d.decoder_rnns, state.decoder_hidden, state.decoder_cell)):
+            h, c = _cell_from_input_gates(rnn, first, h, c) if i == 0 and not d.residual else _run_cell(rnn, x, h, c)
+            h = F.dropout(h, d.decoder_dropout, d.training)  # (B, H_dec)
+            hiddens.append(h)
+            cell_states.append(c)
+            x = x + h if d.residual else h
+        if d.projection_reads_context:
+            frames = torch.addmm(shares[2] + d.frame_projection.bias, x, self.frame_w.t())
+            stop = torch.addmm(shares[3] + d.stop_projection.bias, x, self.stop_w.t())
+        else:
+            frames, stop = d.frame_projection(x), d.stop_projection(x)
+        new_state = DecoderState(att_h, att_c, tuple(hiddens), tuple(cell_states), context, att_state)
+        return frames, stop, weights, new_state
+
+
+def _cell_from_input_gates(cell: nn.RNNCellBase, gi: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """One ``nn.LSTMCell`` / ``nn.GRUCell`` step from its input's gates ``gi`` = W_ih x + b_ih, (B, 4H) or (B, 3H),
+    as PyTorch's cells compute it (gate order i, f, g, o; r, z, n)."""
+    gh = F.linear(h, cell.weight_hh, cell.bias_hh)
+    if isinstance(cell, nn.LSTMCell):
+        i, f, g, o = (gi + gh).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    ir, iz, i_n = gi.chunk(3, dim=1)
+    hr, hz, h_n = gh.chunk(3, dim=1)
+    r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+    return (1 - z) * torch.tanh(i_n + r * h_n) + z * h, c
 
 
 # --------------------------------------------------------------------------------------------------
