@@ -338,11 +338,16 @@ def test_fast_generation_equals_naive_recomputation(output: str, kernel_size: in
     net, dist = _tiny(output, num_speakers=3, speaker_channels=4, kernel_size=kernel_size)
     mel = torch.rand(2, 5, 8, dtype=torch.float64)  # 8 frames x hop 6 = 48 samples > receptive field (29 or 15)
     speakers = torch.tensor([2, 0])
-    monkeypatch.setattr(wavenet_module._NumpySteps, "CHUNK", 7)  # the conditioning precomputed in several chunks
+    # the conditioning precomputed in several chunks (7 rounds up to 8, a multiple of every dilation), the last one
+    # cut short inside a dilation block when 45 samples are asked for
+    monkeypatch.setattr(wavenet_module._NumpySteps, "CHUNK", 7)
+    short = net.generate(45, mel, speakers, generators=torch.Generator().manual_seed(5), backend=backend)
     fast = net.generate(48, mel, speakers, generators=torch.Generator().manual_seed(5), backend=backend)
     naive = net.generate_naive(48, mel, speakers, generators=torch.Generator().manual_seed(5))
     assert fast.shape == (2, 48) and fast.abs().max() <= 1
     torch.testing.assert_close(fast, naive, rtol=0, atol=1e-10)
+    torch.testing.assert_close(short, net.generate_naive(45, mel, speakers, generators=torch.Generator().manual_seed(5)),
+                               rtol=0, atol=1e-10)
     # the generated audio is what the training-mode forward pass would score: teacher forcing reproduces it
     y_hat = net(dist.input_features(shift_right(fast)), mel, speakers)
     torch.testing.assert_close(dist.sample(y_hat, dist.draw_noise(2, 48, torch.Generator().manual_seed(5), y_hat)),
