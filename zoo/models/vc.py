@@ -138,7 +138,7 @@ class VCTrainingConfig(Seq2SeqTrainingConfig):
     from the same teacher with the constant weight ``distill_output_weight`` (0: off; the ``mel_loss`` of the
     student's frames against the teacher's teacher-forced ones); ``lf0_weight``: with WORLD targets, the weight of the
     log-F0 channel in every frame loss (the other channels 1; a stream weight as in statistical parametric synthesis:
-    at 1 log F0 is 1 of 43 channels, ~2 % of the loss); ``init_from``: a
+    at 1 and 16 kHz log F0 is 1 of 43 channels, ~2 % of the loss); ``init_from``: a
     checkpoint whose net weights start the run (the teacher's fine-tuning from its autoencoder); validation figures:
     alignment probes every ``probe_every_n_steps`` optimiser steps of epoch 0 (0: off) and the proxy cepstral distance
     of the first ``mcd_max_utterances`` validation conversions."""
