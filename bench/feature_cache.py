@@ -36,8 +36,8 @@ def main() -> None:
     from zoo.audio import AudioConfig
     from zoo.corpora import write_ljspeech
 
-    corpus_tmp = tempfile.TemporaryDirectory()
     if args.embedded_ljspeech:
+        corpus_tmp = tempfile.TemporaryDirectory()  # removed when the script ends
         folder = write_ljspeech(corpus_tmp.name, n_utterances=args.n, seed=1234, progress=False)
         utterances = read_ljspeech_metadata(folder)
     else:

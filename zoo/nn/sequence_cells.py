@@ -120,15 +120,25 @@ class SequenceCells:
         if plan[0] == "lstm":
             _, product, bias = plan
             h, c = state
-            gates = product(torch.cat([x, h], dim=-1)) + bias  # (B, 4H): input, forget, cell, output
-            i, f, g, o = gates.chunk(4, dim=-1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
-            return torch.sigmoid(o) * torch.tanh(c), c
+            return lstm_update(product(torch.cat([x, h], dim=-1)) + bias, c)  # gates (B, 4H)
         _, product_ih, product_hh, bias_ih, bias_hh = plan
-        h = state
-        gi_r, gi_z, gi_n = (product_ih(x) + bias_ih).chunk(3, dim=-1)  # (B, H) each: reset, update, new
-        gh_r, gh_z, gh_n = (product_hh(h) + bias_hh).chunk(3, dim=-1)
-        r = torch.sigmoid(gi_r + gh_r)
-        z = torch.sigmoid(gi_z + gh_z)
-        n = torch.tanh(gi_n + r * gh_n)
-        return (1 - z) * n + z * h  # (B, H)
+        return gru_update(product_ih(x) + bias_ih, product_hh(state) + bias_hh, state)
+
+
+def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """``nn.LSTMCell``'s update from its summed gates W_ih x + b_ih + W_hh h + b_hh, (B, 4H) in PyTorch's order
+    (input, forget, cell, output), and the cell state (B, H) -> (h, c)."""
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def gru_update(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
+    """``nn.GRUCell``'s update from the input's gates W_ih x + b_ih and the state's W_hh h + b_hh, (B, 3H) each in
+    PyTorch's order (reset, update, new), and the state (B, H) -> the new state (B, H)."""
+    gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)
+    gh_r, gh_z, gh_n = gh.chunk(3, dim=-1)
+    r = torch.sigmoid(gi_r + gh_r)
+    z = torch.sigmoid(gi_z + gh_z)
+    n = torch.tanh(gi_n + r * gh_n)
+    return (1 - z) * n + z * h  # (B, H)

@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from zoo.config import block_config, check_fraction, check_positive, freeze_sequences
 from zoo.nn.attention import AttentionState, build_attention
-from zoo.nn.sequence_cells import SequenceCells
+from zoo.nn.sequence_cells import SequenceCells, gru_update, lstm_update
 from zoo.nn.tacotron_blocks import (
     CBHG,
     ConvBiLSTMEncoder,
@@ -443,17 +443,9 @@ class _ContextShares:
 
 
 def _cell_from_input_gates(cell: nn.RNNCellBase, gi: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    """One ``nn.LSTMCell`` / ``nn.GRUCell`` step from its input's gates ``gi`` = W_ih x + b_ih, (B, 4H) or (B, 3H),
-    as PyTorch's cells compute it (gate order i, f, g, o; r, z, n)."""
+    """One ``nn.LSTMCell`` / ``nn.GRUCell`` step from its input's gates ``gi`` = W_ih x + b_ih, (B, 4H) or (B, 3H)."""
     gh = F.linear(h, cell.weight_hh, cell.bias_hh)
-    if isinstance(cell, nn.LSTMCell):
-        i, f, g, o = (gi + gh).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
-    ir, iz, i_n = gi.chunk(3, dim=1)
-    hr, hz, h_n = gh.chunk(3, dim=1)
-    r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-    return (1 - z) * torch.tanh(i_n + r * h_n) + z * h, c
+    return lstm_update(gi + gh, c) if isinstance(cell, nn.LSTMCell) else (gru_update(gi, gh, h), c)
 
 
 # --------------------------------------------------------------------------------------------------
